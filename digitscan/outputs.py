@@ -1,0 +1,47 @@
+"""Writing outputs safely: never over an input, never half-written (write aside, then rename)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import OutputError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one, never half."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Encode by the file's extension (.png, .jpg, ...) and write atomically."""
+    ext = Path(path).suffix.lower() or ".png"
+    try:
+        ok, buf = cv2.imencode(ext, image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"{path}: cannot write an image of type '{ext}' (use .png or .jpg)")
+    atomic_write_bytes(Path(path), buf.tobytes())
+
+
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,113 @@
+"""The Scanner: the one place where the stages are chained.
+
+    read -> preprocess (ink mask) -> segment (candidate boxes) -> normalize (28x28 crops)
+    -> classify (one batched call) -> split touching digits -> group (numbers) -> ScanResult
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .classify import NOT_A_DIGIT, Classifier, load_classifier
+from .group import group_numbers
+from .normalize import normalize_crops
+from .preprocess import ink_mask
+from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
+from .result import Box, Digit, ScanResult
+from .segment import clean_mask, find_candidates
+from .touching import split_touching
+
+
+class Scanner:
+    """Finds and reads handwritten digits in images.
+
+    Args:
+        model: a `.tflite` or `.keras` model file; None for $DIGITSCAN_MODEL or the shipped model.
+        backend: "auto", "litert" or "keras".
+        min_confidence: digits read with less confidence than this are left out.
+        max_pixels: images declaring more pixels are refused before decoding.
+        work_size: large JPEGs are decoded at a size whose long side is at least this.
+        classifier: an object with `predict(batch) -> probabilities`, instead of a model file.
+
+    >>> scanner = Scanner()
+    >>> page = np.full((120, 200), 255, np.uint8)
+    >>> scanner.scan(page).numbers
+    []
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        backend: str = "auto",
+        min_confidence: float = 0.5,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        work_size: int = 2000,
+        classifier: Classifier | None = None,
+    ):
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be within 0..1, got {min_confidence}")
+        self.classifier = classifier or load_classifier(model, backend)
+        self.min_confidence = min_confidence
+        self.max_pixels = max_pixels
+        self.work_size = work_size
+
+    def scan(self, image: ImageSource, *, source: str | None = None, trace: bool = False) -> ScanResult:
+        """Read the digits and numbers in one image (a path, encoded bytes, or an array)."""
+        page = read_image(image, source=source, max_pixels=self.max_pixels, work_size=self.work_size)
+        mask = ink_mask(page.gray)
+        clean, height, lines = clean_mask(mask)
+        boxes = find_candidates(clean, height, lines)
+        probs = self.classifier.predict(normalize_crops(clean, boxes))
+        found = self._accept(clean, boxes, probs)
+        scale = page.scale
+        digits = [
+            Digit(label, conf, _to_original(box, scale, page.width, page.height))
+            for box, label, conf in found
+            if conf >= self.min_confidence
+        ]
+        ordered, numbers = group_numbers(digits)
+        result = ScanResult(page.source, page.width, page.height, ordered, numbers, page=page)
+        if trace:
+            result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": height,
+                            "crops": normalize_crops(clean, [d for d, _, _ in found])}
+        return result
+
+    def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray) -> list[tuple[Box, int, float]]:
+        """Keep what reads as a digit; try to split what looks like digits touching."""
+        labels = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+        conf = probs.max(axis=1) if len(probs) else np.zeros(0)
+        wide = [
+            i for i, b in enumerate(boxes)
+            if b.w >= 0.7 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.9 or b.w > 1.15 * b.h)
+        ]
+        splits = dict(zip(wide, split_touching(mask, [boxes[i] for i in wide], self.classifier.predict)))
+        found: list[tuple[Box, int, float]] = []
+        for i, box in enumerate(boxes):
+            split = splits.get(i)
+            whole = conf[i] if labels[i] != NOT_A_DIGIT else 0.0
+            if split and split[0] and _better_split(box, whole, split[1], split[2]):
+                for piece, p in zip(split[0], split[1]):
+                    found.append((piece, int(p.argmax()), float(p.max())))
+            elif labels[i] != NOT_A_DIGIT:
+                found.append((box, int(labels[i]), float(conf[i])))
+        return found
+
+
+def _better_split(box: Box, whole: float, piece_probs: np.ndarray, score: float) -> bool:
+    """A split wins when every piece reads clearly and, together, better than the blob whole."""
+    if piece_probs.max(axis=1).min() < 0.75:
+        return False
+    if whole == 0.0 or box.w > 1.3 * box.h:
+        return True
+    return score > whole + 0.1
+
+
+def _to_original(box: Box, scale: float, width: int, height: int) -> Box:
+    if scale == 1.0:
+        return box
+    x, y = int(box.x / scale), int(box.y / scale)
+    x2, y2 = min(width, int(np.ceil(box.x2 / scale))), min(height, int(np.ceil(box.y2 / scale)))
+    return Box(x, y, x2 - x, y2 - y)

@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the digitscan CNN (needs TensorFlow: `pip install .[train]`)."""

@@ -1,0 +1,161 @@
+"""Train the digitscan CNN on MNIST plus made-up "not a digit" crops.
+
+    python -m training.train --data ../shared/data/mnist --out models/
+
+Reads top to bottom: data, validation split, model, training, then export and the final
+report on the MNIST test split (which is used for nothing else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from training.augment import augment_batch  # noqa: E402
+from training.data import download, load_split, split_validation  # noqa: E402
+from training.negatives import make_negatives  # noqa: E402
+
+NOT_A_DIGIT = 10
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[1])
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder with the four MNIST IDX .gz files (default: download to ~/.cache/digitscan/mnist)")
+    p.add_argument("--out", type=Path, default=Path("models"), help="where the model and exports go")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=20261124)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training files held out")
+    p.add_argument("--negatives", type=int, default=36000, help="size of the not-a-digit pool")
+    p.add_argument("--negatives-per-epoch", type=int, default=7000)
+    p.add_argument("--limit", type=int, default=0, help="train on the first N training images only (for smoke tests)")
+    p.add_argument("--no-export", action="store_true", help="skip the TFLite exports and the model card")
+    return p.parse_args(argv)
+
+
+class Log:
+    """Prints a line and keeps it in the training log."""
+
+    def __init__(self, path: Path):
+        self.file = path.open("a", encoding="utf-8")
+
+    def __call__(self, line: str) -> None:
+        print(line, flush=True)
+        self.file.write(line + "\n")
+        self.file.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import keras
+
+    from training.model import build_model
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = Log(args.out / "train.log")
+    data = args.data or download(Path.home() / ".cache" / "digitscan" / "mnist")
+    log(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} python -m training.train {' '.join(argv if argv is not None else sys.argv[1:])}")
+    keras.utils.set_random_seed(args.seed)
+
+    # -- data: MNIST train, minus a held-out validation split, plus not-a-digit crops
+    images, labels = load_split(data, "train")
+    if args.limit:
+        images, labels = images[: args.limit], labels[: args.limit]
+    (x_train, y_train), (x_val, y_val) = split_validation(images, labels, args.val_fraction, args.seed)
+    n_neg = args.negatives if not args.limit else max(100, args.limit // 5)
+    neg_train = make_negatives(n_neg, x_train, seed=args.seed + 1)
+    neg_val = make_negatives(max(50, len(x_val) // 5), x_val, seed=args.seed + 2)
+    per_epoch = min(args.negatives_per_epoch, n_neg) if not args.limit else n_neg // 2
+    log(f"train {len(x_train)} digits + {per_epoch} of {n_neg} not-a-digit a epoch; "
+        f"validation {len(x_val)} digits + {len(neg_val)} not-a-digit")
+
+    val_x = np.concatenate([x_val, neg_val])[..., None].astype(np.float32) / 255.0
+    val_y = np.concatenate([y_val, np.full(len(neg_val), NOT_A_DIGIT, np.uint8)])
+
+    class Batches(keras.utils.PyDataset):
+        """One epoch: every training digit and a fresh sample of negatives, augmented anew."""
+
+        def __init__(self) -> None:
+            super().__init__(workers=2, use_multiprocessing=False, max_queue_size=16)
+            self.epoch = 0
+            self._shuffle()
+
+        def _shuffle(self) -> None:
+            rng = np.random.default_rng(args.seed + 1000 + self.epoch)
+            neg = rng.choice(len(neg_train), per_epoch, replace=False)
+            self.x = np.concatenate([x_train, neg_train[neg]])
+            self.y = np.concatenate([y_train, np.full(per_epoch, NOT_A_DIGIT, np.uint8)])
+            self.order = rng.permutation(len(self.y))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(self.order) / args.batch_size))
+
+        def __getitem__(self, i: int):
+            idx = self.order[i * args.batch_size : (i + 1) * args.batch_size]
+            rng = np.random.default_rng([args.seed, self.epoch, i])
+            return augment_batch(self.x[idx], rng), self.y[idx]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self._shuffle()
+
+    # -- model
+    model = build_model()
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            log(f"epoch {epoch + 1:3d}/{args.epochs}  {time.perf_counter() - self.start:5.1f}s  "
+                f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
+                f"val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}  lr {lr:.2e}")
+
+    best_path = args.out / "digitscan.keras"
+    history = model.fit(
+        Batches(),
+        epochs=args.epochs,
+        validation_data=(val_x, val_y),
+        verbose=1 if sys.stdout.isatty() else 0,
+        callbacks=[
+            keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=2, min_lr=1e-5),
+            keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
+            EpochLog(),
+        ],
+    )
+    val_acc = history.history["val_accuracy"]
+    best_epoch = int(np.argmax(val_acc)) + 1
+    log(f"best epoch {best_epoch} by validation accuracy {max(val_acc):.4f}; saved {best_path}")
+    (args.out / "training.json").write_text(json.dumps({
+        "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "epochs": args.epochs, "best_epoch": best_epoch, "seed": args.seed,
+        "batch_size": args.batch_size, "val_fraction": args.val_fraction,
+        "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
+        "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
+        "val_accuracy": float(max(val_acc)),
+    }, indent=2) + "\n")
+
+    if not args.no_export:
+        from training.export import export_all
+
+        export_all(best_path, args.out, data, x_train, log=log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
