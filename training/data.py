@@ -76,10 +76,9 @@ def write_idx(folder: Path, split: str, images: np.ndarray, labels: np.ndarray) 
     image_file, label_file = FILES[split]
     n = len(images)
     head = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
-    with gzip.open(folder / image_file, "wb", mtime=0) as f:
-        f.write(head + images.astype(np.uint8).tobytes())
-    with gzip.open(folder / label_file, "wb", mtime=0) as f:
-        f.write((2049).to_bytes(4, "big") + n.to_bytes(4, "big") + labels.astype(np.uint8).tobytes())
+    label_head = (2049).to_bytes(4, "big") + n.to_bytes(4, "big")
+    (folder / image_file).write_bytes(gzip.compress(head + images.astype(np.uint8).tobytes(), mtime=0))
+    (folder / label_file).write_bytes(gzip.compress(label_head + labels.astype(np.uint8).tobytes(), mtime=0))
 
 
 def split_validation(

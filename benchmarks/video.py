@@ -1,0 +1,274 @@
+"""Video speed: frames per second of the whole pipeline against decoding the same video alone.
+
+    python -m benchmarks.video [--frames 300] [--sizes 640x480,1280x720] [--profile]
+
+For each frame size, a clip of a page of handwritten numbers (MNIST test digits) that moves,
+turns and changes light is written to a temporary MP4, then timed side by side in one run:
+
+    decode    reading the frames alone (cv2.VideoCapture.read)
+    scan      decode + Scanner.scan on every frame
+    pipeline  decode + scan + tracking/smoothing + drawing + writing the annotated MP4
+              (what `digitscan video` does per frame, without the JSON lines)
+
+With --profile, the scan of one size is profiled with cProfile and the time is summed per
+pipeline stage (preprocess, segment, normalize, classify, touching, group, other).
+
+The clip maker (`demo_page`, `moving_clip`) is also what tests/test_video.py scans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST = ROOT.parent / "shared" / "data" / "mnist"
+NUMBERS = ("2024", "317", "58")
+
+
+@lru_cache(maxsize=1)
+def _mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from training.data import load_split
+
+    return load_split(MNIST, "test")
+
+
+def clear_digits(classifier=None, per_class: int = 1, min_confidence: float = 0.98) -> dict[int, list[np.ndarray]]:
+    """Handwritten examples of each digit from the MNIST test split, ink white on black.
+
+    With a classifier, only examples that it reads right and surely when normalized alone are
+    taken: clearly written digits, so that a test page is one any good reader gets right.
+    """
+    from digitscan.normalize import to_mnist
+
+    images, labels = _mnist_test()
+    chosen: dict[int, list[np.ndarray]] = {}
+    for digit in range(10):
+        picks: list[np.ndarray] = []
+        for i in np.flatnonzero(labels == digit)[:400]:
+            img = images[i]
+            if classifier is not None:
+                p = classifier.predict(to_mnist((img > 60).astype(np.uint8) * 255)[None, :, :, None])[0]
+                if int(p.argmax()) != digit or float(p.max()) < min_confidence:
+                    continue
+            picks.append(img)
+            if len(picks) == per_class:
+                break
+        if not picks:
+            raise RuntimeError(f"no clear example of the digit {digit} in the MNIST test split")
+        chosen[digit] = picks
+    return chosen
+
+
+def demo_page(numbers: tuple[str, ...] = NUMBERS, examples: dict[int, list[np.ndarray]] | None = None,
+              size: tuple[int, int] = (900, 640), digit_height: int = 80) -> np.ndarray:
+    """A grayscale sheet of paper with `numbers` written on it, one a line, in dark ink."""
+    examples = examples or clear_digits()
+    width, height = size
+    page = np.full((height, width), 232, np.uint8)
+    rows = len(numbers)
+    pitch = height // (rows + 1)
+    for row, text in enumerate(numbers):
+        x = 90 + 60 * row
+        y = pitch * (row + 1) - digit_height // 2
+        for k, ch in enumerate(text):
+            options = examples[int(ch)]
+            glyph = options[k % len(options)]
+            ys, xs = np.nonzero(glyph > 30)
+            glyph = glyph[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+            scale = digit_height / glyph.shape[0]
+            big = cv2.resize(glyph, (max(1, round(glyph.shape[1] * scale)), digit_height), interpolation=cv2.INTER_CUBIC)
+            alpha = np.clip(big.astype(np.float32) / 255.0, 0.0, 1.0)
+            h, w = big.shape
+            region = page[y : y + h, x : x + w].astype(np.float32)
+            page[y : y + h, x : x + w] = (region * (1 - alpha) + 35 * alpha).astype(np.uint8)
+            x += w + digit_height // 5
+    return page
+
+
+def moving_clip(page: np.ndarray, frames: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> Iterator[np.ndarray]:
+    """BGR frames of a camera looking at `page` while it drifts, turns a few degrees and the light changes.
+
+    The page fills most of the frame and stays wholly in view; the light is an uneven gradient
+    whose direction and strength drift, plus sensor noise.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    ph, pw = page.shape
+    fit = 0.86 * min(width / pw, height / ph)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    xx /= width
+    yy /= height
+    for i in range(frames):
+        t = i / max(1, frames - 1)
+        angle = 4.0 * math.sin(2 * math.pi * t)
+        scale = fit * (1.0 + 0.05 * math.sin(3 * math.pi * t))
+        dx = 0.04 * width * math.sin(2 * math.pi * t * 1.5)
+        dy = 0.03 * height * math.cos(2 * math.pi * t)
+        m = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, scale)
+        m[0, 2] += width / 2 - pw / 2 + dx
+        m[1, 2] += height / 2 - ph / 2 + dy
+        gray = cv2.warpAffine(page, m, (width, height), flags=cv2.INTER_LINEAR, borderValue=90)
+        light = 0.75 + 0.3 * math.sin(2 * math.pi * t) * (xx - 0.5) + 0.2 * math.cos(2 * math.pi * t) * (yy - 0.5)
+        light *= 0.85 + 0.15 * math.cos(4 * math.pi * t)
+        frame = gray.astype(np.float32) * light + rng.normal(0, 3.0, gray.shape).astype(np.float32)
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+        bgr = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        bgr[:, :, 0] = cv2.add(bgr[:, :, 0], 8)  # a bluish cast, as cheap webcams give
+        yield bgr
+
+
+def write_clip(path: Path, frames: Iterator[np.ndarray], fps: float = 25.0) -> int:
+    """Write frames to an MP4 (mp4v); returns how many were written."""
+    writer = None
+    n = 0
+    try:
+        for frame in frames:
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                if not writer.isOpened():
+                    raise RuntimeError(f"{path}: this OpenCV build cannot write mp4v")
+            writer.write(frame)
+            n += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return n
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _time_decode(path: Path) -> tuple[int, float]:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    start = time.perf_counter()
+    while True:
+        ok, _ = cap.read()
+        if not ok:
+            break
+        n += 1
+    elapsed = time.perf_counter() - start
+    cap.release()
+    return n, elapsed
+
+
+def _time_scan(path: Path, scanner) -> tuple[int, float]:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    start = time.perf_counter()
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        scanner.scan(frame)
+        n += 1
+    elapsed = time.perf_counter() - start
+    cap.release()
+    return n, elapsed
+
+
+def _time_pipeline(path: Path, scanner, out_dir: Path) -> tuple[int, float]:
+    from digitscan.video import VideoReader, process_video
+
+    start = time.perf_counter()
+    with VideoReader(str(path)) as frames:
+        summary = process_video(frames, scanner, output=out_dir / f"annotated-{path.stem}.mp4")
+    return summary.frames, time.perf_counter() - start
+
+
+STAGES = {
+    "preprocess": "digitscan/preprocess.py",
+    "segment": "digitscan/segment.py",
+    "normalize": "digitscan/normalize.py",
+    "classify": "digitscan/classify.py",
+    "touching": "digitscan/touching.py",
+    "group": "digitscan/group.py",
+    "read": "digitscan/read.py",
+}
+
+
+def profile_scan(frames: list[np.ndarray], scanner) -> dict[str, float]:
+    """Seconds per frame spent in each pipeline stage's own code and the C calls it makes."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for frame in frames:
+        scanner.scan(frame)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    per_stage = dict.fromkeys([*STAGES, "other"], 0.0)
+    # Attribute each function's own time to the stage whose module called it (C builtins such
+    # as cv2.morphologyEx have no file of their own), walking up to the nearest digitscan caller.
+    raw = stats.stats  # type: ignore[attr-defined]
+
+    def stage_of(func: tuple, depth: int = 0) -> str:
+        filename = func[0].replace("\\", "/")
+        for stage, suffix in STAGES.items():
+            if filename.endswith(suffix):
+                return stage
+        if depth > 6 or func not in raw:
+            return "other"
+        callers = raw[func][4]
+        if not callers:
+            return "other"
+        heaviest = max(callers.items(), key=lambda kv: kv[1][2])[0]
+        return stage_of(heaviest, depth + 1)
+
+    for func, (_cc, _nc, tottime, _cum, _callers) in raw.items():
+        per_stage[stage_of(func)] += tottime
+    return {k: v / len(frames) for k, v in per_stage.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--sizes", default="640x480,1280x720")
+    parser.add_argument("--profile", action="store_true", help="also profile Scanner.scan per stage")
+    args = parser.parse_args(argv)
+
+    from digitscan import Scanner
+
+    scanner = Scanner()
+    page = demo_page(examples=clear_digits(scanner.classifier))
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    print(f"{args.frames} frames per clip; {cv2.getNumThreads()} OpenCV threads\n")
+    print(f"{'size':>10} {'decode f/s':>11} {'scan f/s':>9} {'pipeline f/s':>13} {'pipeline/decode':>16} {'ms/frame':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for w, h in sizes:
+            clip = folder / f"clip-{w}x{h}.mp4"
+            write_clip(clip, moving_clip(page, args.frames, (w, h)))
+            scanner.scan(next(moving_clip(page, 1, (w, h))))  # warm up the interpreter's batch sizes
+            n_dec, t_dec = _time_decode(clip)
+            n_scan, t_scan = _time_scan(clip, scanner)
+            n_pipe, t_pipe = _time_pipeline(clip, scanner, folder)
+            dec, scan, pipe = n_dec / t_dec, n_scan / t_scan, n_pipe / t_pipe
+            print(f"{w}x{h:<5} {dec:>11.0f} {scan:>9.1f} {pipe:>13.1f} {pipe / dec:>16.3f} {1000 / pipe:>9.1f}")
+        if args.profile:
+            w, h = sizes[0]
+            frames = list(moving_clip(page, min(args.frames, 100), (w, h)))
+            per_stage = profile_scan(frames, scanner)
+            total = sum(per_stage.values())
+            print(f"\nScanner.scan at {w}x{h}, cProfile (inflates Python-heavy stages), ms per frame:")
+            for stage, sec in sorted(per_stage.items(), key=lambda kv: -kv[1]):
+                print(f"  {stage:<11} {1000 * sec:7.2f}  {100 * sec / total:5.1f}%")
+            print(f"  {'total':<11} {1000 * total:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Each pipeline stage on its own, on arrays made in code (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitscan.group import group_numbers
+from digitscan.normalize import stroke_width, to_mnist
+from digitscan.preprocess import ink_mask
+from digitscan.result import Box, Digit
+from digitscan.segment import clean_mask, find_candidates
+from digitscan.touching import split_touching
+from tests.images import blank_page, digit_image, write_number
+
+
+def test_to_mnist_fits_20_and_centres_by_mass():
+    crop = np.zeros((200, 80), np.uint8)
+    crop[10:190, 30:50] = 255
+    img = to_mnist(crop)
+    ys, xs = np.nonzero(img > 0.05)
+    assert ys.max() - ys.min() + 1 <= 21 and xs.max() - xs.min() + 1 <= 21
+    cy = (img.sum(1) * np.arange(28)).sum() / img.sum()
+    cx = (img.sum(0) * np.arange(28)).sum() / img.sum()
+    assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1
+    assert not to_mnist(np.zeros((5, 5), np.uint8)).any()
+
+
+def test_to_mnist_brings_hairlines_and_markers_to_mnist_width():
+    mnist_like = []
+    for width in (2, 12, 40):  # a fine pen, a pen, a marker on a 300-px digit
+        crop = np.zeros((300, 300), np.uint8)
+        crop[:, 150 - width // 2 : 150 + width // 2 + 1] = 255
+        crop[140 : 140 + width, :] = 255
+        img = to_mnist(crop)
+        mnist_like.append(stroke_width((img > 0.5).astype(np.uint8) * 255))
+    assert max(mnist_like) - min(mnist_like) < 1.5, mnist_like
+
+
+def test_ink_mask_survives_a_shadow_and_finds_nothing_on_blank_paper():
+    page = blank_page(600, 300, 230)
+    write_number(page, "47", 100, 100, 70)
+    shade = np.linspace(1.0, 0.35, 600, dtype=np.float32)[None, :]  # dark toward the right
+    page = (page * shade).astype(np.uint8)
+    write_number(page, "5", 480, 100, 70, ink=10)
+    mask = ink_mask(page)
+    assert mask[100:170, 100:250].any() and mask[100:170, 470:560].any()
+    assert not mask[:80].any() and not mask[200:].any()
+    assert not ink_mask(blank_page(600, 300, 200)).any()
+    noisy = np.clip(blank_page(600, 300, 200) + np.random.default_rng(0).normal(0, 6, (300, 600)), 0, 255)
+    assert np.count_nonzero(ink_mask(noisy.astype(np.uint8))) < 50
+
+
+def test_light_writing_on_a_dark_board_is_ink():
+    page = blank_page(400, 200, 235)
+    write_number(page, "3", 150, 60, 70)
+    board = 255 - page  # white chalk on a dark board
+    mask = ink_mask(board)
+    assert mask[60:130, 150:220].any() and not mask[:40].any()
+
+
+def test_rules_are_removed_and_digits_crossing_them_kept():
+    page = blank_page(700, 300, 235)
+    boxes = write_number(page, "72", 100, 100, 70)
+    page[150:153, :] = 60  # a page rule through the digits
+    page[:, 600:602] = 60  # a margin line
+    mask = ink_mask(page)
+    clean, height, lines = clean_mask(mask)
+    found = find_candidates(clean, height, lines)
+    assert len(found) == 2
+    for truth, got in zip(sorted(boxes), sorted(found)):
+        assert Box(*truth).iou(got) > 0.7
+
+
+def test_specks_and_dashes_are_not_candidates():
+    page = blank_page(600, 300, 235)
+    write_number(page, "6", 100, 100, 70)
+    page[200:203, 300:340] = 40  # a dash
+    page[120:124, 400:404] = 40  # a speck
+    mask = ink_mask(page)
+    clean, height, lines = clean_mask(mask)
+    assert len(find_candidates(clean, height, lines)) == 1
+
+
+def test_broken_stroke_is_joined_into_one_candidate():
+    page = blank_page(600, 300, 235)
+    boxes = write_number(page, "2583", 100, 80, 90)
+    x, y, w, h = boxes[1]
+    page[y + 25 : y + 31, x - 2 : x + w + 2] = 235  # erase a band: the 5 comes apart
+    clean, height, lines = clean_mask(ink_mask(page))
+    found = find_candidates(clean, height, lines)
+    assert len(found) == 4
+    assert max(b.iou(Box(*boxes[1])) for b in found) > 0.8
+
+
+def test_group_reads_lines_top_to_bottom_and_splits_numbers_by_gaps():
+    def d(label, x, y):
+        return Digit(label, 0.9, Box(x, y, 20, 30))
+
+    # A slightly tilted line "12 345" and a second line "6", given in random order.
+    digits = [d(5, 160, 12), d(6, 10, 80), d(1, 10, 0), d(3, 110, 8), d(2, 35, 2), d(4, 135, 10)]
+    ordered, numbers = group_numbers(digits)
+    assert [n.text for n in numbers] == ["12", "345", "6"]
+    assert [ordered[i].label for i in numbers[1].digits] == [3, 4, 5]
+
+
+def test_touching_split_classifies_every_cut_in_one_call_and_rejects_unsure_cuts():
+    crop = np.zeros((28, 50), np.uint8)
+    crop[:, :28] |= digit_image(0)
+    crop[:, 18:46] |= digit_image(1)
+    mask = np.zeros((60, 100), np.uint8)
+    mask[10:38, 20:70] = np.where(crop > 80, 255, 0)
+    calls = []
+
+    def unsure(batch):
+        calls.append(len(batch))
+        probs = np.full((len(batch), 11), 0.01, np.float32)
+        probs[:, 10] = 0.9  # every piece is "not a digit"
+        return probs
+
+    result = split_touching(mask, [Box(20, 10, 50, 28), Box(20, 10, 50, 28)], unsure)
+    assert len(calls) == 1 and calls[0] >= 4  # all cuts of both blobs in one batch
+    assert result[0][0] == [] and result[1][0] == []
