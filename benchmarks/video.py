@@ -10,10 +10,10 @@ turns and changes light is written to a temporary MP4, then timed side by side i
     pipeline  decode + scan + tracking/smoothing + drawing + writing the annotated MP4
               (what `digitscan video` does per frame, without the JSON lines)
 
-With --profile, the scan of one size is profiled with cProfile and the time is summed per
-pipeline stage (preprocess, segment, normalize, classify, touching, group, other).
+With --profile, Scanner.scan at the first size is profiled with cProfile and the time is summed
+per pipeline stage (read, preprocess, segment, normalize, classify, touching, group).
 
-The clip maker (`demo_page`, `moving_clip`) is also what tests/test_video.py scans.
+The clip maker (`clear_digits`, `demo_page`, `moving_clip`) is also what tests/test_video.py scans.
 """
 
 from __future__ import annotations
@@ -44,24 +44,41 @@ def _mnist_test() -> tuple[np.ndarray, np.ndarray]:
     return load_split(MNIST, "test")
 
 
-def clear_digits(classifier=None, per_class: int = 1, min_confidence: float = 0.98) -> dict[int, list[np.ndarray]]:
+def _fit(glyph: np.ndarray, height: int) -> np.ndarray:
+    """A 28x28 MNIST digit cut to its ink and scaled to `height` pixels."""
+    ys, xs = np.nonzero(glyph > 30)
+    glyph = glyph[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    width = max(1, round(glyph.shape[1] * height / glyph.shape[0]))
+    return cv2.resize(glyph, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _write_glyphs(page: np.ndarray, glyphs: list[np.ndarray], x: int, y: int, space: int, ink: int = 35) -> np.ndarray:
+    """Lay glyphs (ink white on black) on a gray page left to right, in dark ink."""
+    for big in glyphs:
+        alpha = np.clip(big.astype(np.float32) / 255.0, 0.0, 1.0)
+        h, w = big.shape
+        region = page[y : y + h, x : x + w].astype(np.float32)
+        page[y : y + h, x : x + w] = (region * (1 - alpha) + ink * alpha).astype(np.uint8)
+        x += w + space
+    return page
+
+
+def clear_digits(scanner=None, per_class: int = 1, min_confidence: float = 0.95) -> dict[int, list[np.ndarray]]:
     """Handwritten examples of each digit from the MNIST test split, ink white on black.
 
-    With a classifier, only examples that it reads right and surely when normalized alone are
-    taken: clearly written digits, so that a test page is one any good reader gets right.
+    With a scanner, only examples that it reads right and surely when written alone on a page,
+    sharp and large, blurred and small, and in a bolder pen, are taken: clearly written digits, so that a test
+    page is one any good reader gets right.
     """
-    from digitscan.normalize import to_mnist
-
     images, labels = _mnist_test()
     chosen: dict[int, list[np.ndarray]] = {}
     for digit in range(10):
         picks: list[np.ndarray] = []
-        for i in np.flatnonzero(labels == digit)[:400]:
+        for i in np.flatnonzero(labels == digit)[:200]:
             img = images[i]
-            if classifier is not None:
-                p = classifier.predict(to_mnist((img > 60).astype(np.uint8) * 255)[None, :, :, None])[0]
-                if int(p.argmax()) != digit or float(p.max()) < min_confidence:
-                    continue
+            if scanner is not None and not all(_reads_alone(scanner, img, digit, height, blur, min_confidence)
+                                                for height, blur in ((80, 0.0), (60, 1.5), (72, -1))):
+                continue
             picks.append(img)
             if len(picks) == per_class:
                 break
@@ -71,42 +88,43 @@ def clear_digits(classifier=None, per_class: int = 1, min_confidence: float = 0.
     return chosen
 
 
+def _reads_alone(scanner, glyph: np.ndarray, digit: int, height: int, blur: float, min_confidence: float) -> bool:
+    alone = _write_glyphs(np.full((height * 2, height * 2), 232, np.uint8), [_fit(glyph, height)],
+                          height // 2, height // 2, 0)
+    if blur > 0:
+        alone = cv2.GaussianBlur(alone, (0, 0), blur)
+    elif blur < 0:  # a bolder pen: strokes grown by a pixel or two
+        alone = cv2.erode(alone, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    found = scanner.scan(alone).digits
+    return len(found) == 1 and found[0].label == digit and found[0].confidence >= min_confidence
+
+
 def demo_page(numbers: tuple[str, ...] = NUMBERS, examples: dict[int, list[np.ndarray]] | None = None,
               size: tuple[int, int] = (900, 640), digit_height: int = 80) -> np.ndarray:
     """A grayscale sheet of paper with `numbers` written on it, one a line, in dark ink."""
     examples = examples or clear_digits()
     width, height = size
     page = np.full((height, width), 232, np.uint8)
-    rows = len(numbers)
-    pitch = height // (rows + 1)
+    pitch = height // (len(numbers) + 1)
+    space = digit_height // 5
     for row, text in enumerate(numbers):
-        x = 90 + 60 * row
-        y = pitch * (row + 1) - digit_height // 2
-        for k, ch in enumerate(text):
-            options = examples[int(ch)]
-            glyph = options[k % len(options)]
-            ys, xs = np.nonzero(glyph > 30)
-            glyph = glyph[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-            scale = digit_height / glyph.shape[0]
-            big = cv2.resize(glyph, (max(1, round(glyph.shape[1] * scale)), digit_height), interpolation=cv2.INTER_CUBIC)
-            alpha = np.clip(big.astype(np.float32) / 255.0, 0.0, 1.0)
-            h, w = big.shape
-            region = page[y : y + h, x : x + w].astype(np.float32)
-            page[y : y + h, x : x + w] = (region * (1 - alpha) + 35 * alpha).astype(np.uint8)
-            x += w + digit_height // 5
+        glyphs = [_fit(examples[int(ch)][k % len(examples[int(ch)])], digit_height) for k, ch in enumerate(text)]
+        x = (width - sum(g.shape[1] for g in glyphs) - space * (len(glyphs) - 1)) // 2 + 40 * (row - 1)
+        _write_glyphs(page, glyphs, x, pitch * (row + 1) - digit_height // 2, space)
     return page
 
 
 def moving_clip(page: np.ndarray, frames: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> Iterator[np.ndarray]:
     """BGR frames of a camera looking at `page` while it drifts, turns a few degrees and the light changes.
 
-    The page fills most of the frame and stays wholly in view; the light is an uneven gradient
-    whose direction and strength drift, plus sensor noise.
+    The camera is close: the paper fills the whole frame (its edges stay out of view), and the
+    writing stays in view. The light is an uneven gradient whose direction and strength drift,
+    plus sensor noise.
     """
     rng = np.random.default_rng(seed)
     width, height = size
     ph, pw = page.shape
-    fit = 0.86 * min(width / pw, height / ph)
+    fit = 1.2 * max(width / pw, height / ph)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     xx /= width
     yy /= height
@@ -119,7 +137,7 @@ def moving_clip(page: np.ndarray, frames: int, size: tuple[int, int] = (640, 480
         m = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, scale)
         m[0, 2] += width / 2 - pw / 2 + dx
         m[1, 2] += height / 2 - ph / 2 + dy
-        gray = cv2.warpAffine(page, m, (width, height), flags=cv2.INTER_LINEAR, borderValue=90)
+        gray = cv2.warpAffine(page, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         light = 0.75 + 0.3 * math.sin(2 * math.pi * t) * (xx - 0.5) + 0.2 * math.cos(2 * math.pi * t) * (yy - 0.5)
         light *= 0.85 + 0.15 * math.cos(4 * math.pi * t)
         frame = gray.astype(np.float32) * light + rng.normal(0, 3.0, gray.shape).astype(np.float32)
@@ -155,10 +173,7 @@ def _time_decode(path: Path) -> tuple[int, float]:
     cap = cv2.VideoCapture(str(path))
     n = 0
     start = time.perf_counter()
-    while True:
-        ok, _ = cap.read()
-        if not ok:
-            break
+    while cap.read()[0]:
         n += 1
     elapsed = time.perf_counter() - start
     cap.release()
@@ -190,18 +205,19 @@ def _time_pipeline(path: Path, scanner, out_dir: Path) -> tuple[int, float]:
 
 
 STAGES = {
+    "read": "digitscan/read.py",
     "preprocess": "digitscan/preprocess.py",
     "segment": "digitscan/segment.py",
     "normalize": "digitscan/normalize.py",
     "classify": "digitscan/classify.py",
     "touching": "digitscan/touching.py",
     "group": "digitscan/group.py",
-    "read": "digitscan/read.py",
+    "scanner": "digitscan/scanner.py",
 }
 
 
 def profile_scan(frames: list[np.ndarray], scanner) -> dict[str, float]:
-    """Seconds per frame spent in each pipeline stage's own code and the C calls it makes."""
+    """Seconds per frame spent in each pipeline stage, C calls (cv2, numpy) counted to their caller."""
     import cProfile
     import pstats
 
@@ -210,25 +226,20 @@ def profile_scan(frames: list[np.ndarray], scanner) -> dict[str, float]:
     for frame in frames:
         scanner.scan(frame)
     prof.disable()
-    stats = pstats.Stats(prof)
-    per_stage = dict.fromkeys([*STAGES, "other"], 0.0)
-    # Attribute each function's own time to the stage whose module called it (C builtins such
-    # as cv2.morphologyEx have no file of their own), walking up to the nearest digitscan caller.
-    raw = stats.stats  # type: ignore[attr-defined]
+    raw = pstats.Stats(prof).stats  # type: ignore[attr-defined]
 
     def stage_of(func: tuple, depth: int = 0) -> str:
         filename = func[0].replace("\\", "/")
         for stage, suffix in STAGES.items():
             if filename.endswith(suffix):
                 return stage
-        if depth > 6 or func not in raw:
+        if depth > 8 or func not in raw or not raw[func][4]:
             return "other"
-        callers = raw[func][4]
-        if not callers:
-            return "other"
-        heaviest = max(callers.items(), key=lambda kv: kv[1][2])[0]
+        # A builtin (cv2.morphologyEx, ndarray.sum) belongs to the stage that called it most.
+        heaviest = max(raw[func][4].items(), key=lambda kv: kv[1][2])[0]
         return stage_of(heaviest, depth + 1)
 
+    per_stage = dict.fromkeys([*STAGES, "other"], 0.0)
     for func, (_cc, _nc, tottime, _cum, _callers) in raw.items():
         per_stage[stage_of(func)] += tottime
     return {k: v / len(frames) for k, v in per_stage.items()}
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     from digitscan import Scanner
 
     scanner = Scanner()
-    page = demo_page(examples=clear_digits(scanner.classifier))
+    page = demo_page(examples=clear_digits(scanner))
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     print(f"{args.frames} frames per clip; {cv2.getNumThreads()} OpenCV threads\n")
     print(f"{'size':>10} {'decode f/s':>11} {'scan f/s':>9} {'pipeline f/s':>13} {'pipeline/decode':>16} {'ms/frame':>9}")
@@ -258,13 +269,13 @@ def main(argv: list[str] | None = None) -> None:
             n_scan, t_scan = _time_scan(clip, scanner)
             n_pipe, t_pipe = _time_pipeline(clip, scanner, folder)
             dec, scan, pipe = n_dec / t_dec, n_scan / t_scan, n_pipe / t_pipe
-            print(f"{w}x{h:<5} {dec:>11.0f} {scan:>9.1f} {pipe:>13.1f} {pipe / dec:>16.3f} {1000 / pipe:>9.1f}")
+            print(f"{f'{w}x{h}':>10} {dec:>11.0f} {scan:>9.1f} {pipe:>13.1f} {pipe / dec:>16.3f} {1000 / pipe:>9.1f}")
         if args.profile:
             w, h = sizes[0]
             frames = list(moving_clip(page, min(args.frames, 100), (w, h)))
             per_stage = profile_scan(frames, scanner)
             total = sum(per_stage.values())
-            print(f"\nScanner.scan at {w}x{h}, cProfile (inflates Python-heavy stages), ms per frame:")
+            print(f"\nScanner.scan at {w}x{h} under cProfile (which inflates Python-heavy stages), ms per frame:")
             for stage, sec in sorted(per_stage.items(), key=lambda kv: -kv[1]):
                 print(f"  {stage:<11} {1000 * sec:7.2f}  {100 * sec / total:5.1f}%")
             print(f"  {'total':<11} {1000 * total:7.2f}")

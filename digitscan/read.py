@@ -43,6 +43,11 @@ class Page:
     source: str
     _data: bytes | None = None
     _array: np.ndarray | None = None
+    _full_gray: np.ndarray | None = None
+
+    @property
+    def reduce(self) -> int:
+        return int(round(1 / self.scale))
 
     def color(self) -> np.ndarray:
         """The whole image in BGR at full size (decoded again when it came from a file)."""
@@ -50,6 +55,35 @@ class Page:
             return _to_bgr(self._array, self.source)
         assert self._data is not None
         return _decode(self._data, self.source, reduce=1, color=True)
+
+    def at_reduce(self, reduce: int) -> Page:
+        """The same image with its working copy at 1/`reduce` of the full size."""
+        if reduce == self.reduce:
+            return self
+        if self._full_gray is not None:
+            gray = _shrink(self._full_gray, reduce)
+        else:
+            assert self._data is not None
+            gray = _decode(self._data, self.source, reduce, color=False)
+            if max(gray.shape) * reduce > 1.5 * max(self.width, self.height):
+                gray = _shrink(_decode(self._data, self.source, 1, color=False), reduce)
+        return Page(gray, self.width, self.height, gray.shape[1] / self.width, self.source,
+                    self._data, self._array, self._full_gray)
+
+
+def _shrink(gray: np.ndarray, reduce: int) -> np.ndarray:
+    if reduce <= 1:
+        return gray
+    h, w = gray.shape
+    return cv2.resize(gray, (max(1, w // reduce), max(1, h // reduce)), interpolation=cv2.INTER_AREA)
+
+
+def choose_reduce(width: int, height: int, work_size: int) -> int:
+    """The largest of 1, 2, 4, 8 that keeps the long side at least `work_size`."""
+    reduce = 1
+    while reduce < 8 and max(width, height) // (reduce * 2) >= work_size:
+        reduce *= 2
+    return reduce
 
 
 def image_size(data: bytes) -> tuple[str, int, int] | None:
@@ -172,7 +206,7 @@ def read_image(
     *,
     source: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    work_size: int = 2000,
+    work_size: int = 1024,
 ) -> Page:
     """Read an image for scanning.
 
@@ -181,8 +215,8 @@ def read_image(
             or BGRA, as OpenCV gives them).
         source: the name to use in results and messages (default: the path).
         max_pixels: refuse larger images before decoding them.
-        work_size: a JPEG whose long side is at least twice this is decoded at a half (or a
-            quarter, an eighth) of its size.
+        work_size: an image whose long side is at least twice this is worked on at a half (or a
+            quarter, an eighth) of its size; a JPEG is decoded at that size directly.
 
     Raises:
         ImageReadError: missing, empty, not an image, corrupt, or too large.
@@ -198,8 +232,10 @@ def read_image(
         if image.shape[0] * image.shape[1] > max_pixels:
             raise ImageTooLargeError(f"{name}: {image.shape[1]}x{image.shape[0]} pixels is above the limit of {max_pixels:,}")
         bgr = _to_bgr(image, name)
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        return Page(gray, gray.shape[1], gray.shape[0], 1.0, name, _array=bgr)
+        full = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        h, w = full.shape
+        gray = _shrink(full, choose_reduce(w, h, work_size))
+        return Page(gray, w, h, gray.shape[1] / w, name, _array=bgr, _full_gray=full)
 
     if isinstance(image, (bytes, bytearray, memoryview)):
         data, name = bytes(image), source or "<bytes>"
@@ -214,10 +250,7 @@ def read_image(
     fmt, w, h = header
     if w * h > max_pixels:
         raise ImageTooLargeError(f"{name}: {fmt.upper()} declares {w}x{h} pixels, above the limit of {max_pixels:,}")
-    reduce = 1
-    if fmt == "jpeg":
-        while reduce < 8 and max(w, h) // (reduce * 2) >= work_size:
-            reduce *= 2
+    reduce = choose_reduce(w, h, work_size) if fmt == "jpeg" else 1
     gray = _decode(data, name, reduce, color=False)
     gh, gw = gray.shape[:2]
     if gw * gh * reduce * reduce > max_pixels:
@@ -227,4 +260,8 @@ def read_image(
         width, height = (w, h) if (gw >= gh) == (w >= h) else (h, w)
     else:
         width, height = gw * reduce, gh * reduce
+    if fmt != "jpeg":
+        # Decoded whole anyway: keep it, and work on a shrunk copy like a JPEG's.
+        small = _shrink(gray, choose_reduce(width, height, work_size))
+        return Page(small, width, height, small.shape[1] / width, name, _data=data, _full_gray=gray)
     return Page(gray, width, height, gw / width, name, _data=data)

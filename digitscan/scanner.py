@@ -19,6 +19,9 @@ from .result import Box, Digit, ScanResult
 from .segment import clean_mask, find_candidates
 from .touching import split_touching
 
+# Writing shorter than this (in working pixels) is read again from a less reduced image.
+MIN_DIGIT_HEIGHT = 20
+
 
 class Scanner:
     """Finds and reads handwritten digits in images.
@@ -28,7 +31,8 @@ class Scanner:
         backend: "auto", "litert" or "keras".
         min_confidence: digits read with less confidence than this are left out.
         max_pixels: images declaring more pixels are refused before decoding.
-        work_size: large JPEGs are decoded at a size whose long side is at least this.
+        work_size: large images are first worked on at a size whose long side is at least this
+            (JPEGs decoded at that size directly), and at a finer one if the writing is small.
         classifier: an object with `predict(batch) -> probabilities`, instead of a model file.
 
     >>> scanner = Scanner()
@@ -44,7 +48,7 @@ class Scanner:
         backend: str = "auto",
         min_confidence: float = 0.5,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        work_size: int = 2000,
+        work_size: int = 800,
         classifier: Classifier | None = None,
     ):
         if not 0.0 <= min_confidence <= 1.0:
@@ -58,8 +62,14 @@ class Scanner:
         """Read the digits and numbers in one image (a path, encoded bytes, or an array)."""
         page = read_image(image, source=source, max_pixels=self.max_pixels, work_size=self.work_size)
         mask = ink_mask(page.gray)
-        clean, height, lines = clean_mask(mask)
-        boxes = find_candidates(clean, height, lines)
+        seg = clean_mask(mask)
+        # Coarse to fine: writing too small at this size is read again at a finer one.
+        while 0 < seg.height < MIN_DIGIT_HEIGHT and page.reduce > 1:
+            page = page.at_reduce(page.reduce // 2)
+            mask = ink_mask(page.gray)
+            seg = clean_mask(mask)
+        clean = seg.mask
+        boxes = find_candidates(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         found = self._accept(clean, boxes, probs)
         scale = page.scale
@@ -71,7 +81,7 @@ class Scanner:
         ordered, numbers = group_numbers(digits)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, page=page)
         if trace:
-            result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": height,
+            result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
                             "crops": normalize_crops(clean, [d for d, _, _ in found])}
         return result
 

@@ -11,6 +11,8 @@ strokes. Digits that touch each other are split later, with the classifier's hel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -18,8 +20,17 @@ from .result import Box
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    """Labels and (x, y, w, h, area) rows of the 8-connected blobs, background left out."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     return labels, stats[1:]
+
+
+def _typical(stats: np.ndarray, image_height: int) -> float:
+    if len(stats) == 0:
+        return 0.0
+    w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    ok = (h >= 8) & (h <= image_height / 2) & (w <= 1.5 * h) & (w >= 0.08 * h) & (area >= 20)
+    return float(np.median(h[ok])) if ok.any() else 0.0
 
 
 def typical_height(mask: np.ndarray) -> float:
@@ -29,14 +40,7 @@ def typical_height(mask: np.ndarray) -> float:
     >>> typical_height(m)
     41.0
     """
-    _, stats = _components(mask)
-    if len(stats) == 0:
-        return 0.0
-    w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
-    ok = (h >= 8) & (h <= mask.shape[0] / 2) & (w <= 1.5 * h) & (w >= 0.08 * h) & (area >= 20)
-    if not ok.any():
-        return 0.0
-    return float(np.median(h[ok]))
+    return _typical(_components(mask)[1], mask.shape[0])
 
 
 def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
@@ -70,6 +74,17 @@ def remove_lines(mask: np.ndarray, lines: np.ndarray, stroke: int) -> np.ndarray
     return rest | (bridged & lines)
 
 
+def _may_be_frame(roi: np.ndarray) -> bool:
+    """Quick test: do at least three edges of this box hold a long run of ink?"""
+    h, w = roi.shape
+    rows = np.count_nonzero(roi, axis=1)
+    cols = np.count_nonzero(roi, axis=0)
+    bh, bw = max(1, h // 4), max(1, w // 4)
+    sides = (rows[:bh].max() >= 0.5 * w) + (rows[-bh:].max() >= 0.5 * w)
+    sides += (cols[:bw].max() >= 0.5 * h) + (cols[-bw:].max() >= 0.5 * h)
+    return int(sides) >= 3
+
+
 def _frame_sides(comp: np.ndarray) -> int:
     """How many sides of a blob's box are drawn by a long straight line (a form box has 3-4)."""
     h, w = comp.shape
@@ -84,25 +99,29 @@ def _frame_sides(comp: np.ndarray) -> int:
     return sides
 
 
-def strip_frames(mask: np.ndarray, height: float) -> np.ndarray:
-    """Remove the outlines of boxes (form fields) from the mask, keeping what is written in them."""
-    labels, stats = _components(mask)
-    out = mask.copy()
+def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
+    """Remove the outlines of boxes (form fields) from the mask, keeping what is written in them.
+
+    Returns the new mask, or None when no blob was a frame.
+    """
+    out = None
     min_side = max(12, 0.8 * height) if height else 12
-    for i, (x, y, w, h, _) in enumerate(stats):
-        if w < min_side or h < min_side or w > 12 * max(h, 1):
+    big = np.flatnonzero((stats[:, cv2.CC_STAT_WIDTH] >= min_side) & (stats[:, cv2.CC_STAT_HEIGHT] >= min_side))
+    for i in big:
+        x, y, w, h, _ = stats[i]
+        if w > 12 * h or not _may_be_frame(mask[y : y + h, x : x + w]):
             continue
         comp = np.where(labels[y : y + h, x : x + w] == i + 1, 255, 0).astype(np.uint8)
         if _frame_sides(comp) < 3:
             continue
         lines = find_lines(comp, int(0.6 * min(w, h)))
         # Only lines along the box's edges belong to the frame, not strokes inside it.
-        inner = np.zeros_like(lines)
         by, bx = max(1, h // 5), max(1, w // 5)
-        inner[by : h - by, bx : w - bx] = 255
-        lines = cv2.subtract(lines, inner)
+        lines[by : h - by, bx : w - bx] = 0
         stroke = max(1, int(round(_stroke(lines))))
         cleaned = remove_lines(comp, lines, stroke)
+        if out is None:
+            out = mask.copy()
         view = out[y : y + h, x : x + w]
         view[comp > 0] = cleaned[comp > 0]
     return out
@@ -116,21 +135,38 @@ def _stroke(mask: np.ndarray) -> float:
     return max(1.0, 4.0 * area / max(1, np.count_nonzero(edges)))
 
 
-def clean_mask(mask: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Remove rules, grid lines and frames.
+@dataclass
+class Segmentation:
+    """The cleaned ink mask and what was learned cleaning it."""
 
-    Returns:
-        The clean mask, the typical height of the writing (0 if unknown), and the long lines
-        that were removed.
-    """
-    height = typical_height(mask)
-    long_line = 3 * height if height else max(mask.shape) / 8
-    lines = find_lines(mask, max(25, int(long_line)))
-    stroke = max(1, int(round(_stroke(lines)))) if lines.any() else 1
-    cleaned = remove_lines(mask, lines, stroke)
-    cleaned = strip_frames(cleaned, height)
-    # Removing lines can reveal the writing's true height: measure again on the clean mask.
-    return cleaned, typical_height(cleaned) or height, lines
+    mask: np.ndarray  # ink without rules, grid lines and frames
+    height: float  # typical height of the writing, 0 if unknown
+    lines: np.ndarray  # the long lines that were removed
+    stats: np.ndarray  # blobs of `mask`: rows of (x, y, w, h, area)
+
+
+def clean_mask(mask: np.ndarray) -> Segmentation:
+    """Remove rules, grid lines and frames from an ink mask, and measure the writing."""
+    labels, stats = _components(mask)
+    height = _typical(stats, mask.shape[0])
+    long_line = max(25, int(3 * height if height else max(mask.shape) / 8))
+    lines = np.zeros_like(mask)
+    # A long line belongs to a blob at least as long: look for lines in those blobs only.
+    for x, y, w, h, _ in stats[(stats[:, 2] >= long_line) | (stats[:, 3] >= long_line)]:
+        roi = np.s_[y : y + h, x : x + w]
+        lines[roi] |= find_lines(mask[roi], long_line)
+    if lines.any():
+        stroke = max(1, int(round(_stroke(lines))))
+        mask = remove_lines(mask, lines, stroke)
+        labels, stats = _components(mask)
+        # Removing lines can reveal the writing's true height: measure again.
+        height = _typical(stats, mask.shape[0]) or height
+    framed = strip_frames(mask, height, labels, stats)
+    if framed is not None:
+        mask = framed
+        labels, stats = _components(mask)
+        height = _typical(stats, mask.shape[0]) or height
+    return Segmentation(mask, height, lines, stats)
 
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
@@ -140,32 +176,29 @@ def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
     return bool(top.any() and bottom.any())
 
 
-def find_candidates(mask: np.ndarray, height: float, lines: np.ndarray | None = None) -> list[Box]:
+def find_candidates(seg: Segmentation) -> list[Box]:
     """Boxes of the blobs that may be digits, broken strokes joined, specks and dashes dropped.
 
-    Args:
-        mask: the clean ink mask (see `clean_mask`).
-        height: the typical height of the writing (0 if unknown).
-        lines: the removed lines; thin vertical bars standing between two of them are box
-            separators, not 1s.
+    Thin vertical bars standing between two removed lines are box separators, not 1s.
     """
-    _, stats = _components(mask)
-    boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h, _ in stats]
-    areas = {b: int(a) for b, a in zip(boxes, stats[:, cv2.CC_STAT_AREA])}
-    ref = height or max(10.0, np.median([b.h for b in boxes]) if boxes else 10.0)
-    boxes = _join_broken(boxes, ref)
+    stats = seg.stats
+    if len(stats) == 0:
+        return []
+    ref = seg.height or max(10.0, float(np.median(stats[:, cv2.CC_STAT_HEIGHT])))
+    x, y, w, h, area = (stats[:, k].astype(np.int64) for k in range(5))
+    keep = area >= 12
+    keep &= ~((h < 0.3 * ref) & (w < 0.5 * ref))  # speck, dot, comma
+    # Tiny bits may still be the loose bar of a 5: let them join before they are dropped.
+    boxes = [Box(*map(int, r)) for r in stats[keep | (area >= 4), :4]]
     kept = []
-    for b in boxes:
-        area = areas.get(b, b.area)
+    for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
-            continue  # speck, dot, comma
-        if area < 12:
             continue
         if b.w > 3.0 * b.h and b.h < 0.45 * ref:
             continue  # dash, underline, a rule's remains
         if b.h > 4 * ref and b.w < 0.3 * b.h:
             continue  # a vertical rule that survived
-        if lines is not None and b.w < 0.35 * b.h and _touching_lines_both_ends(b, lines):
+        if b.w < 0.35 * b.h and _touching_lines_both_ends(b, seg.lines):
             continue  # a separator between two boxes of a comb field
         kept.append(b)
     return kept
@@ -174,26 +207,49 @@ def find_candidates(mask: np.ndarray, height: float, lines: np.ndarray | None = 
 def _join_broken(boxes: list[Box], ref: float) -> list[Box]:
     """Join the pieces of one digit that a skipping pen left apart (the bar of a 5, an open 4).
 
-    Two pieces join when they overlap mostly in x, lie close in y, and together are no taller
-    than one line of writing.
+    Two pieces join when they overlap mostly in x, lie close in y, one is shorter than a digit,
+    and together they are no bigger than one digit.
     """
-    boxes = sorted(boxes, key=lambda b: (b.x, b.y))
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                overlap = min(a.x2, b.x2) - max(a.x, b.x)
-                if overlap < 0.5 * min(a.w, b.w):
-                    continue
-                gap = max(a.y, b.y) - min(a.y2, b.y2)
-                u = a.union(b)
-                if gap <= 0.25 * ref and u.h <= 1.35 * ref and u.w <= 1.2 * ref and min(a.h, b.h) < 0.7 * ref:
-                    boxes[i] = u
-                    del boxes[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return boxes
+    n = len(boxes)
+    if n < 2:
+        return boxes
+    b = np.array(boxes, np.int64)
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    w, h = b[:, 2], b[:, 3]
+    overlap = np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None])
+    gap = np.maximum(y1[:, None], y1[None]) - np.minimum(y2[:, None], y2[None])
+    uh = np.maximum(y2[:, None], y2[None]) - np.minimum(y1[:, None], y1[None])
+    uw = np.maximum(x2[:, None], x2[None]) - np.minimum(x1[:, None], x1[None])
+    join = (
+        (overlap >= 0.5 * np.minimum(w[:, None], w[None]))
+        & (gap <= 0.25 * ref)
+        & (uh <= 1.35 * ref)
+        & (uw <= 1.2 * ref)
+        & (np.minimum(h[:, None], h[None]) < 0.7 * ref)
+    )
+    np.fill_diagonal(join, False)
+    if not join.any():
+        return boxes
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(join))):
+        parent[find(int(i))] = find(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    out = []
+    for members in groups.values():
+        union = boxes[members[0]]
+        for m in members[1:]:
+            union = union.union(boxes[m])
+        if len(members) > 1 and union.h > 1.5 * ref:
+            out.extend(boxes[m] for m in members)  # a chain grew taller than a digit: keep apart
+        else:
+            out.append(union)
+    return out

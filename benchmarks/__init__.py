@@ -1,0 +1,1 @@
+"""Benchmarks of digitscan: quality on synthetic photographed pages, and speed."""

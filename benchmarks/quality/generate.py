@@ -1,0 +1,64 @@
+"""Write a set of synthetic photographed pages and their ground truth.
+
+    python -m benchmarks.quality.generate --out DIR --pages N --seed S [--conditions clean,ruled]
+
+For each condition, N pages `<condition>_<i>.jpg` (or `.png` for clean pages), and one
+`truth.json`: {"seed", "conditions", "pages": [{"file", "width", "height", "conditions",
+"digits": [{"label", "box": [x, y, w, h]}], "numbers": [{"text", "written", "box", "digits"}]}]}.
+Boxes are in pixels of the written image. A page's content depends only on the seed, its
+condition and its index, so sets of different sizes share their first pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .synth import CONDITIONS, DigitBank, make_page, page_seed
+
+
+def generate(out: Path, pages: int, seed: int, conditions: tuple[str, ...] = CONDITIONS,
+             bank: DigitBank | None = None) -> dict:
+    """Write `pages` pages of each condition into `out`; returns the truth (also in truth.json)."""
+    bank = bank or DigitBank.mnist_test()
+    out.mkdir(parents=True, exist_ok=True)
+    truth = {"seed": seed, "conditions": list(conditions), "pages": []}
+    for condition in conditions:
+        for i in range(pages):
+            page = make_page(condition, page_seed(seed, condition, i), bank)
+            data, ext = page.encode()
+            name = f"{condition}_{i:03d}{ext}"
+            (out / name).write_bytes(data)
+            truth["pages"].append(page.truth(name))
+    (out / "truth.json").write_text(json.dumps(truth, indent=1))
+    return truth
+
+
+def parse_conditions(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return CONDITIONS
+    chosen = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in chosen if c not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"unknown condition(s) {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the pages and truth.json into")
+    parser.add_argument("--pages", type=int, default=10, help="pages per condition (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--conditions", default=None, help=f"comma-separated subset of: {', '.join(CONDITIONS)}")
+    args = parser.parse_args(argv)
+    if args.pages < 1:
+        raise SystemExit("--pages must be at least 1")
+    truth = generate(args.out, args.pages, args.seed, parse_conditions(args.conditions))
+    digits = sum(len(p["digits"]) for p in truth["pages"])
+    print(f"wrote {len(truth['pages'])} pages ({digits} digits) and truth.json to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

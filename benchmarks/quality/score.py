@@ -1,0 +1,220 @@
+"""Score scans against the truth of synthetic pages: digits by box and label, numbers by text.
+
+A predicted digit is right when its label is the truth's and its box overlaps the truth's
+ink box with IoU >= 0.5 (one prediction per truth digit). A truth number is found when a
+predicted number has exactly its text and a box that overlaps the truth's (one to one).
+
+    python -m benchmarks.quality.score PAGES_DIR [--model FILE]   # scan a generated set and score it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIGIT_IOU = 0.5
+
+
+def iou(a: list[int] | tuple[int, ...], b: list[int] | tuple[int, ...]) -> float:
+    """Intersection over union of two [x, y, w, h] boxes.
+
+    >>> iou([0, 0, 10, 10], [5, 0, 10, 10])
+    0.3333333333333333
+    """
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+@dataclass
+class PageScore:
+    """What one scan got right and wrong on one page."""
+
+    file: str
+    conditions: list[str]
+    truth_digits: int = 0
+    predicted_digits: int = 0
+    right_digits: int = 0
+    truth_numbers: int = 0
+    predicted_numbers: int = 0
+    found_numbers: int = 0
+    misread: list[str] = field(default_factory=list)  # "7->1" at the right place, wrong label
+    missed: list[str] = field(default_factory=list)  # truth digits with no prediction there
+    extra: list[str] = field(default_factory=list)  # predictions where no truth digit is
+    numbers_missed: list[str] = field(default_factory=list)  # "truth -> best overlapping read"
+    numbers_extra: list[str] = field(default_factory=list)
+
+    @property
+    def perfect(self) -> bool:
+        return self.right_digits == self.truth_digits == self.predicted_digits and \
+            self.found_numbers == self.truth_numbers == self.predicted_numbers
+
+
+def _greedy(pairs: list[tuple[float, int, int]]) -> list[tuple[int, int]]:
+    """One-to-one matching, best pairs first."""
+    used_t, used_p, out = set(), set(), []
+    for _, t, p in sorted(pairs, reverse=True):
+        if t not in used_t and p not in used_p:
+            used_t.add(t)
+            used_p.add(p)
+            out.append((t, p))
+    return out
+
+
+def score_page(truth: dict, result: dict) -> PageScore:
+    """Compare one scan (`ScanResult.to_dict()`) with one page's truth (an entry of truth.json)."""
+    s = PageScore(truth["file"], truth["conditions"])
+    td, pd = truth["digits"], result["digits"]
+    s.truth_digits, s.predicted_digits = len(td), len(pd)
+    overlaps = [(iou(t["box"], p["box"]), i, j) for i, t in enumerate(td) for j, p in enumerate(pd)]
+    overlaps = [o for o in overlaps if o[0] >= DIGIT_IOU]
+    right = _greedy([o for o in overlaps if td[o[1]]["label"] == pd[o[2]]["label"]])
+    s.right_digits = len(right)
+    done_t, done_p = {t for t, _ in right}, {p for _, p in right}
+    for t, p in _greedy([o for o in overlaps if o[1] not in done_t and o[2] not in done_p]):
+        s.misread.append(f"{td[t]['label']}->{pd[p]['label']}@{td[t]['box']}")
+        done_t.add(t)
+        done_p.add(p)
+    s.missed = [f"{t['label']}@{t['box']}" for i, t in enumerate(td) if i not in done_t]
+    s.extra = [f"{p['label']}@{p['box']}" for j, p in enumerate(pd) if j not in done_p]
+
+    tn, pn = truth["numbers"], result["numbers"]
+    s.truth_numbers, s.predicted_numbers = len(tn), len(pn)
+    same = [(iou(t["box"], p["box"]), i, j) for i, t in enumerate(tn) for j, p in enumerate(pn)
+            if t["text"] == p["text"] and iou(t["box"], p["box"]) > 0]
+    found = _greedy(same)
+    s.found_numbers = len(found)
+    found_t, found_p = {t for t, _ in found}, {p for _, p in found}
+    for i, t in enumerate(tn):
+        if i in found_t:
+            continue
+        near = [p["text"] for j, p in enumerate(pn) if j not in found_p and iou(t["box"], p["box"]) > 0]
+        s.numbers_missed.append(f"{t['text']}->{'|'.join(near) or '(nothing)'}")
+    s.numbers_extra = [p["text"] for j, p in enumerate(pn) if j not in found_p]
+    return s
+
+
+@dataclass
+class Totals:
+    pages: int = 0
+    perfect: int = 0
+    truth_digits: int = 0
+    predicted_digits: int = 0
+    right_digits: int = 0
+    truth_numbers: int = 0
+    predicted_numbers: int = 0
+    found_numbers: int = 0
+
+    def add(self, s: PageScore) -> None:
+        self.pages += 1
+        self.perfect += int(s.perfect)
+        for name in ("truth_digits", "predicted_digits", "right_digits", "truth_numbers", "predicted_numbers",
+                     "found_numbers"):
+            setattr(self, name, getattr(self, name) + getattr(s, name))
+
+    @property
+    def precision(self) -> float:
+        return self.right_digits / self.predicted_digits if self.predicted_digits else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.right_digits / self.truth_digits if self.truth_digits else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def number_exact(self) -> float:
+        """Share of the truth numbers read exactly (text and place)."""
+        return self.found_numbers / self.truth_numbers if self.truth_numbers else 1.0
+
+    @property
+    def number_precision(self) -> float:
+        """Share of the numbers read that are truth numbers."""
+        return self.found_numbers / self.predicted_numbers if self.predicted_numbers else 1.0
+
+
+def summarize(scores: list[PageScore], order: tuple[str, ...] = ()) -> dict[str, Totals]:
+    """Totals per condition (a page counts for every condition it is tagged with), then overall.
+
+    A `mixed` page is tagged with `mixed` and with the conditions it mixes, but it counts only
+    for `mixed`, so that the one-condition rows stay one condition at a time.
+    """
+    by: dict[str, Totals] = defaultdict(Totals)
+    overall = Totals()
+    for s in scores:
+        by[s.conditions[0]].add(s)
+        overall.add(s)
+    ordered = {c: by[c] for c in order if c in by}
+    ordered.update({c: t for c, t in sorted(by.items()) if c not in ordered})
+    ordered["overall"] = overall
+    return ordered
+
+
+def table(totals: dict[str, Totals]) -> str:
+    """A Markdown table of the totals."""
+    lines = [
+        "| condition | pages | perfect pages | digits | digit P | digit R | digit F1 | numbers | number exact | number P |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, t in totals.items():
+        bold = "**" if name == "overall" else ""
+        lines.append(
+            f"| {bold}{name}{bold} | {t.pages} | {t.perfect} | {t.truth_digits} | {t.precision:.3f} | {t.recall:.3f} | "
+            f"{bold}{t.f1:.3f}{bold} | {t.truth_numbers} | {bold}{t.number_exact:.3f}{bold} | {t.number_precision:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def failures(scores: list[PageScore], limit: int = 40) -> str:
+    """The pages read imperfectly, worst first, with what went wrong (Markdown list)."""
+    bad = sorted((s for s in scores if not s.perfect),
+                 key=lambda s: (s.found_numbers - s.truth_numbers, -len(s.extra)))
+    out = []
+    for s in bad[:limit]:
+        parts = []
+        if s.numbers_missed:
+            parts.append("numbers missed: " + ", ".join(s.numbers_missed))
+        if s.numbers_extra:
+            parts.append("numbers extra: " + ", ".join(s.numbers_extra))
+        if s.misread:
+            parts.append(f"{len(s.misread)} misread")
+        if s.missed:
+            parts.append(f"{len(s.missed)} digits missed")
+        if s.extra:
+            parts.append(f"{len(s.extra)} extra digits")
+        out.append(f"- `{s.file}` ({', '.join(s.conditions)}): {'; '.join(parts)}")
+    return "\n".join(out)
+
+
+def scan_folder(folder: Path, scanner) -> list[PageScore]:
+    """Scan every page listed in `folder/truth.json` and score it."""
+    truth = json.loads((folder / "truth.json").read_text())
+    return [score_page(page, scanner.scan(folder / page["file"]).to_dict()) for page in truth["pages"]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="a folder written by benchmarks.quality.generate")
+    parser.add_argument("--model", type=Path, default=None, help="model file (default: $DIGITSCAN_MODEL or shipped)")
+    args = parser.parse_args(argv)
+    from digitscan import Scanner
+
+    from .synth import CONDITIONS
+
+    scores = scan_folder(args.folder, Scanner(args.model))
+    print(table(summarize(scores, CONDITIONS)))
+    print()
+    print(failures(scores))
+
+
+if __name__ == "__main__":
+    main()
