@@ -32,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
-NUMBERS = ("2024", "317", "58")
+NUMBERS = ("472", "3158", "96")
 
 
 @lru_cache(maxsize=1)
@@ -106,11 +106,13 @@ def demo_page(numbers: tuple[str, ...] = NUMBERS, examples: dict[int, list[np.nd
     width, height = size
     page = np.full((height, width), 232, np.uint8)
     pitch = height // (len(numbers) + 1)
-    space = digit_height // 5
+    slot = int(0.8 * digit_height)  # each digit centred in a slot: changing one moves no other
     for row, text in enumerate(numbers):
-        glyphs = [_fit(examples[int(ch)][k % len(examples[int(ch)])], digit_height) for k, ch in enumerate(text)]
-        x = (width - sum(g.shape[1] for g in glyphs) - space * (len(glyphs) - 1)) // 2 + 40 * (row - 1)
-        _write_glyphs(page, glyphs, x, pitch * (row + 1) - digit_height // 2, space)
+        x0 = (width - slot * len(text)) // 2 + 40 * (row - 1)
+        y = pitch * (row + 1) - digit_height // 2
+        for k, ch in enumerate(text):
+            glyph = _fit(examples[int(ch)][k % len(examples[int(ch)])], digit_height)
+            _write_glyphs(page, [glyph], x0 + k * slot + (slot - glyph.shape[1]) // 2, y, 0)
     return page
 
 

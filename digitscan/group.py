@@ -12,8 +12,16 @@ import numpy as np
 from .result import Box, Digit, Number
 
 
-def group_numbers(digits: list[Digit], gap: float = 0.75) -> tuple[list[Digit], list[Number]]:
+def group_numbers(
+    digits: list[Digit], marks: list[Box] | None = None, gap: float = 0.75
+) -> tuple[list[Digit], list[Number]]:
     """Order digits in reading order and group them into numbers.
+
+    Args:
+        digits: the digits found, in any order.
+        marks: small dots and commas; one low between two digits of a line joins them as a
+            separator, written into the number's text ("1,250.00").
+        gap: a gap wider than this many digit heights starts a new number.
 
     Returns:
         The digits in reading order, and the numbers, whose `digits` index that list.
@@ -47,19 +55,40 @@ def group_numbers(digits: list[Digit], gap: float = 0.75) -> tuple[list[Digit], 
     numbers: list[Number] = []
     for line in lines:
         run: list[int] = []
+        seps: dict[int, str] = {}  # separator written before the digit at this index
         for d in line:
-            if run and d.box.x - ordered[run[-1]].box.x2 > gap * max(ref, d.box.h):
-                numbers.append(_number(ordered, run))
-                run = []
+            if run:
+                prev = ordered[run[-1]]
+                sep = _separator(prev.box, d.box, marks or [])
+                limit = gap * max(ref, d.box.h) * (2.0 if sep else 1.0)
+                if d.box.x - prev.box.x2 > limit:
+                    numbers.append(_number(ordered, run, seps))
+                    run, seps = [], {}
+                elif sep:
+                    seps[len(ordered)] = sep
             ordered.append(d)
             run.append(len(ordered) - 1)
-        numbers.append(_number(ordered, run))
+        numbers.append(_number(ordered, run, seps))
     return ordered, numbers
 
 
-def _number(ordered: list[Digit], run: list[int]) -> Number:
+def _separator(left: Box, right: Box, marks: list[Box]) -> str:
+    """',' or '.' when a small mark sits low in the gap between two digits; '' otherwise."""
+    h = (left.h + right.h) / 2
+    base = (left.y2 + right.y2) / 2
+    for m in marks:
+        cx, cy = m.x + m.w / 2, m.y + m.h / 2
+        if left.x2 - 0.1 * h <= cx <= right.x + 0.1 * h and base - 0.35 * h <= cy <= base + 0.25 * h:
+            if m.h > 0.3 * h or m.w > 0.3 * h:
+                continue
+            return "," if (m.y2 > base + 0.08 * h or m.h > 1.4 * m.w) else "."
+    return ""
+
+
+def _number(ordered: list[Digit], run: list[int], seps: dict[int, str] | None = None) -> Number:
     box = ordered[run[0]].box
     for i in run[1:]:
         box = box.union(ordered[i].box)
     conf = float(np.prod([ordered[i].confidence for i in run]))
-    return Number("".join(str(ordered[i].label) for i in run), conf, box, tuple(run))
+    text = "".join((seps or {}).get(i, "") + str(ordered[i].label) for i in run)
+    return Number(text, conf, box, tuple(run))

@@ -16,7 +16,7 @@ from .normalize import normalize_crops
 from .preprocess import ink_mask
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
-from .segment import clean_mask, find_candidates
+from .segment import clean_mask, sort_blobs
 from .touching import split_touching
 
 # Writing shorter than this (in working pixels) is read again from a less reduced image.
@@ -69,7 +69,7 @@ class Scanner:
             mask = ink_mask(page.gray)
             seg = clean_mask(mask)
         clean = seg.mask
-        boxes = find_candidates(seg)
+        boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         found = self._accept(clean, boxes, probs)
         scale = page.scale
@@ -78,7 +78,8 @@ class Scanner:
             for box, label, conf in found
             if conf >= self.min_confidence
         ]
-        ordered, numbers = group_numbers(digits)
+        marks = [_to_original(m, scale, page.width, page.height) for m in marks]
+        ordered, numbers = group_numbers(digits, marks)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,

@@ -181,16 +181,28 @@ def find_candidates(seg: Segmentation) -> list[Box]:
 
     Thin vertical bars standing between two removed lines are box separators, not 1s.
     """
+    return sort_blobs(seg)[0]
+
+
+def find_marks(seg: Segmentation) -> list[Box]:
+    """Small solid blobs, dot- or comma-sized: the separators in "1,250.00" (or just specks)."""
+    return sort_blobs(seg)[1]
+
+
+def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
+    """The candidate digits, and the small marks (possible separators), among the blobs."""
     stats = seg.stats
     if len(stats) == 0:
-        return []
+        return [], []
     ref = seg.height or max(10.0, float(np.median(stats[:, cv2.CC_STAT_HEIGHT])))
     x, y, w, h, area = (stats[:, k].astype(np.int64) for k in range(5))
     keep = area >= 12
     keep &= ~((h < 0.3 * ref) & (w < 0.5 * ref))  # speck, dot, comma
     # Tiny bits may still be the loose bar of a 5: let them join before they are dropped.
     boxes = [Box(*map(int, r)) for r in stats[keep | (area >= 4), :4]]
-    kept = []
+    kept, marks = [], []
+    small = (h < 0.3 * ref) & (w < 0.5 * ref) & (h >= 0.06 * ref) & (area >= 0.4 * w * h) & (area >= 4)
+    marks = [Box(*map(int, r)) for r in stats[small, :4]]
     for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
             continue
@@ -201,7 +213,7 @@ def find_candidates(seg: Segmentation) -> list[Box]:
         if b.w < 0.35 * b.h and _touching_lines_both_ends(b, seg.lines):
             continue  # a separator between two boxes of a comb field
         kept.append(b)
-    return kept
+    return kept, marks
 
 
 def _join_broken(boxes: list[Box], ref: float) -> list[Box]:

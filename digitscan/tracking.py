@@ -180,8 +180,11 @@ class DigitTracker:
             steps = track.missed + 1
             moved = ((d.box.x + d.box.w / 2 - track.box.x - track.box.w / 2) / steps,
                      (d.box.y + d.box.h / 2 - track.box.y - track.box.h / 2) / steps)
-            vx, vy = track.velocity
-            track.velocity = (0.5 * vx + 0.5 * moved[0], 0.5 * vy + 0.5 * moved[1])
+            if track.hits == 1:
+                track.velocity = moved
+            else:  # averaged, as boxes jitter by a pixel or two from frame to frame
+                vx, vy = track.velocity
+                track.velocity = (0.5 * vx + 0.5 * moved[0], 0.5 * vy + 0.5 * moved[1])
             track.box = d.box
             track.votes.append((d.label, d.confidence))
             track.hits += 1
@@ -189,6 +192,7 @@ class DigitTracker:
             label, conf = track.vote()
             shown.append(TrackedDigit(track.id, Digit(label, conf, d.box), d))
         kept: list[Track] = []
+        found = np.array([d.box for d in digits], np.float64).reshape(-1, 4)
         for ti, track in enumerate(self.tracks):
             if ti in matched_t:
                 kept.append(track)
@@ -196,6 +200,9 @@ class DigitTracker:
             track.missed += 1
             if track.hits < 2 or track.missed > self.hold:
                 continue  # seen once (a flash of noise), or gone
+            expected = np.array([track.expected_box()], np.float64)
+            if len(found) and _iou_matrix(expected, found).max() >= 0.2:
+                continue  # something read this frame stands where it would be: that replaces it
             kept.append(track)
             label, conf = track.vote()
             shown.append(TrackedDigit(track.id, Digit(label, conf, track.expected_box()), None))

@@ -504,7 +504,7 @@ def write_number(bank: DigitBank, text: str, height: float, rng: Rng, hand: Hand
         glyph = render_digit(bank.pick(int(ch), rng), h, rng, stroke=stroke,
                              slant=rng.uniform(-hand.slant, hand.slant))
         if rng.random() < hand.broken:
-            glyph = break_stroke(glyph, rng, rng.uniform(0.05, 0.09) * height)
+            glyph = break_stroke(glyph, rng, rng.uniform(0.03, 0.06) * height)
         gx, gy, gw, gh = glyph.box
         baseline = int(round(rng.uniform(-0.04, 0.04) * height))
         y = baseline - (gy + gh)
@@ -927,6 +927,7 @@ class Style:
     ink: str = "black"
     hand: Hand = field(default_factory=Hand)
     layout: str = "lines"  # lines | ruled | grid | boxes | multi | cheque
+    count: tuple[int, int] = (3, 8)  # numbers on a page of lines (ruled and grid: up to 3x this)
     marks: int = 0
     gradient: float = 0.0
     shadow: float = 0.0
@@ -978,7 +979,7 @@ def _apply(condition: str, s: Style, rng: Rng) -> Style:
     if condition == "broken":
         return replace(s, hand=replace(h, broken=rng.uniform(0.4, 0.7)))
     if condition == "touching":
-        return replace(s, hand=replace(h, touching=rng.uniform(0.5, 0.8)))
+        return replace(s, hand=replace(h, touching=rng.uniform(0.35, 0.6)))
     if condition == "multi":
         return replace(s, layout="multi", height=(28.0, 90.0))
     if condition == "large":
@@ -1058,8 +1059,10 @@ def _write(sheet: Sheet, style: Style, rng: Rng, bank: DigitBank) -> float:
     height = rng.uniform(*style.height)
     hand = style.hand
     if style.layout == "cheque":
-        for size in (6, 5, 4, 3, 2, 2, 2):
-            number = write_number(bank, random_text(rng, (min(3, size), size)), height, rng, hand)
+        draw_security_pattern(sheet, rng)
+        wanted = int(rng.choice([3, 4, 4, 5, 5, 6]))
+        for size in range(wanted, 0, -1):
+            number = write_number(bank, random_text(rng, (size, size)), height, rng, hand)
             bx, by, bw, bh = number.box
             if bw <= w - 6:
                 break
@@ -1072,10 +1075,11 @@ def _write(sheet: Sheet, style: Style, rng: Rng, bank: DigitBank) -> float:
         # Written on the rule, sinking into it a little, as people do.
         baselines = [y + int(rng.uniform(-0.02, 0.08) * height) for y in ys]
         write_lines(sheet, bank, rng, hand, region=region, height=(height, height), baselines=baselines,
-                    line_chance=0.6, max_numbers=12)
+                    line_chance=0.6, max_numbers=int(rng.integers(*style.count)) * 3 // 2)
     elif style.layout == "grid":
         draw_grid(sheet, rng, height * rng.uniform(0.55, 0.95))
-        write_lines(sheet, bank, rng, hand, region=region, height=(height, height), max_numbers=12)
+        write_lines(sheet, bank, rng, hand, region=region, height=(height, height),
+                    max_numbers=int(rng.integers(*style.count)) * 3 // 2)
     elif style.layout == "boxes":
         height = min(height, 70.0)
         write_form(sheet, bank, rng, hand, region=region, height=height)
@@ -1084,7 +1088,7 @@ def _write(sheet: Sheet, style: Style, rng: Rng, bank: DigitBank) -> float:
                     spacing=(1.5, 3.0), max_numbers=int(rng.integers(8, 17)), height_per_line=True)
     else:
         write_lines(sheet, bank, rng, hand, region=region, height=(height, height), pitch=(1.9, 4.5),
-                    max_numbers=int(rng.integers(3, 9)), per_line=3)
+                    max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)), per_line=3)
     return height
 
 

@@ -1,0 +1,162 @@
+"""Batch throughput with 1 and 2 worker processes, and resident memory over a long run.
+
+    python benchmarks/batch.py                       # 600 images for speed, 5,000 for memory
+    python benchmarks/batch.py --images 300 --memory-images 1000
+
+Makes 640x480 pages of handwritten (MNIST test) digits in a temporary folder, then:
+  1. scans the same folder with --workers 1 and --workers 2 (in this process, via the library),
+     and prints images/s for each and the ratio (goal: >= 1.8x on 2 cores);
+  2. runs `digitscan batch --workers 2` over `--memory-images` images as a subprocess, sampling
+     the resident memory of it and its workers, and prints the total at the start and the end
+     (goal: flat, not growing with the number of images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digitscan.batch import ScanConfig, run_batch  # noqa: E402
+
+MNIST = [ROOT.parent / "shared" / "data" / "mnist", ROOT / "tests" / "fixtures" / "mnist_small"]
+
+
+def handwritten_digits() -> tuple[np.ndarray, np.ndarray]:
+    from training.data import load_split
+
+    for folder in MNIST:
+        if (folder / "t10k-images-idx3-ubyte.gz").is_file():
+            return load_split(folder, "test")
+    raise SystemExit("no MNIST test files found in " + ", ".join(map(str, MNIST)))
+
+
+def make_page(rng: np.random.Generator, images: np.ndarray) -> np.ndarray:
+    """A 640x480 page with three to five numbers of two to five handwritten digits."""
+    page = np.full((480, 640), int(rng.integers(215, 250)), np.uint8)
+    for row in range(int(rng.integers(3, 6))):
+        x, y, height = int(rng.integers(20, 200)), 30 + row * 90, int(rng.integers(45, 70))
+        for _ in range(int(rng.integers(2, 6))):
+            digit = images[int(rng.integers(len(images)))]
+            big = cv2.resize(digit, (height, height), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+            if x + height >= 640:
+                break
+            region = page[y : y + height, x : x + height].astype(np.float32)
+            page[y : y + height, x : x + height] = (region * (1 - big) + 30 * big).astype(np.uint8)
+            x += int(height * 0.8)
+    return page
+
+
+def make_folder(folder: Path, count: int, distinct: int = 200) -> None:
+    """`count` PNG files cycling through `distinct` different pages."""
+    rng = np.random.default_rng(0)
+    images, _ = handwritten_digits()
+    pages = [cv2.imencode(".png", make_page(rng, images))[1].tobytes() for _ in range(min(distinct, count))]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"page {i:05d}.png").write_bytes(pages[i % len(pages)])
+
+
+def throughput(folder: Path, workers: int, scratch: Path) -> tuple[float, float]:
+    """(images/s over the whole run including worker start-up, images/s from the first result on)."""
+    stamps: list[float] = []
+    started = time.perf_counter()
+    summary = run_batch([folder], scratch / f"w{workers}.jsonl", config=ScanConfig(), workers=workers,
+                        force=True, on_record=lambda r: stamps.append(time.perf_counter()))
+    wall = time.perf_counter() - started
+    assert summary.failed == 0, f"{summary.failed} images failed"
+    steady = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return len(stamps) / wall, steady
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    total, stack = 0, [pid]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while stack:
+        current = stack.pop()
+        try:
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * page
+        except OSError:
+            continue
+        stack.extend(children.get(current, []))
+    return total
+
+
+def memory_run(folder: Path, count: int, out: Path) -> list[tuple[int, int]]:
+    """Run the CLI over the folder; sample (lines written, tree RSS) every 0.5 s."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.Popen([sys.executable, "-m", "digitscan", "batch", str(folder), "-o", str(out), "--workers", "2",
+                            "--force", "-q"], env=env, stderr=subprocess.DEVNULL)
+    samples = []
+    while run.poll() is None:
+        lines = out.read_bytes().count(b"\n") if out.exists() else 0
+        samples.append((lines, tree_rss(run.pid)))
+        time.sleep(0.5)
+    if run.returncode != 0:
+        raise SystemExit(f"digitscan batch exited with {run.returncode}")
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=600, help="images for the throughput runs")
+    parser.add_argument("--memory-images", type=int, default=5000, help="images for the memory run (0: skip)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="digitscan-bench-") as tmp:
+        scratch = Path(tmp)
+        folder = scratch / "pages"
+        made = time.perf_counter()
+        make_folder(folder, max(args.images, args.memory_images))
+        print(f"made {max(args.images, args.memory_images)} pages (640x480) in {time.perf_counter() - made:.1f} s; "
+              f"{os.cpu_count()} CPUs")
+
+        speed = scratch / "speed"
+        speed.mkdir()
+        for path in sorted(folder.iterdir())[: args.images]:
+            os.link(path, speed / path.name)
+        rates = {}
+        for workers in (1, 2):
+            rates[workers] = throughput(speed, workers, scratch)
+            print(f"workers={workers}: {rates[workers][0]:6.1f} images/s overall, "
+                  f"{rates[workers][1]:6.1f} images/s steady ({args.images} images)")
+        print(f"speed-up 1 -> 2 workers: {rates[2][0] / rates[1][0]:.2f}x overall, "
+              f"{rates[2][1] / rates[1][1]:.2f}x steady (goal >= 1.8x)")
+
+        if args.memory_images:
+            big = scratch / "big"
+            big.mkdir()
+            for path in sorted(folder.iterdir())[: args.memory_images]:
+                os.link(path, big / path.name)
+            samples = memory_run(big, args.memory_images, scratch / "memory.jsonl")
+            # "Start" once every worker has loaded the model and scanned a little.
+            warm = [s for s in samples if s[0] >= min(200, args.memory_images // 10)]
+            first, last = warm[0], warm[-1]
+            peak = max(s[1] for s in warm)
+            mib = 1 << 20
+            print(f"memory (parent + workers), {args.memory_images} images with 2 workers: "
+                  f"{first[1] / mib:.0f} MiB after {first[0]} images, {last[1] / mib:.0f} MiB after {last[0]}, "
+                  f"peak {peak / mib:.0f} MiB; growth {(last[1] - first[1]) / mib:+.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
