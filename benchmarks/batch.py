@@ -109,7 +109,9 @@ def memory_run(folder: Path, count: int, out: Path) -> list[tuple[int, int]]:
     samples = []
     while run.poll() is None:
         lines = out.read_bytes().count(b"\n") if out.exists() else 0
-        samples.append((lines, tree_rss(run.pid)))
+        rss = tree_rss(run.pid)
+        if rss and run.poll() is None:
+            samples.append((lines, rss))
         time.sleep(0.5)
     if run.returncode != 0:
         raise SystemExit(f"digitscan batch exited with {run.returncode}")

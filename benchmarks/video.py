@@ -106,12 +106,15 @@ def demo_page(numbers: tuple[str, ...] = NUMBERS, examples: dict[int, list[np.nd
     width, height = size
     page = np.full((height, width), 232, np.uint8)
     pitch = height // (len(numbers) + 1)
-    slot = int(0.8 * digit_height)  # each digit centred in a slot: changing one moves no other
+    glyphs = {d: [_fit(g, digit_height) for g in options] for d, options in examples.items()}
+    # Each digit is centred in a slot as wide as the widest, so that writing another digit in
+    # its place moves no other.
+    slot = max(g.shape[1] for options in glyphs.values() for g in options) + digit_height // 8
     for row, text in enumerate(numbers):
         x0 = (width - slot * len(text)) // 2 + 40 * (row - 1)
         y = pitch * (row + 1) - digit_height // 2
         for k, ch in enumerate(text):
-            glyph = _fit(examples[int(ch)][k % len(examples[int(ch)])], digit_height)
+            glyph = glyphs[int(ch)][k % len(glyphs[int(ch)])]
             _write_glyphs(page, [glyph], x0 + k * slot + (slot - glyph.shape[1]) // 2, y, 0)
     return page
 

@@ -341,7 +341,25 @@ def _start_worker(config: ScanConfig) -> None:
     global _worker
     # Ctrl-C reaches the whole process group; only the parent decides what to do about it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     _worker = BatchScanner(config)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the parent dies (even by SIGKILL), instead of idling forever: the
+    pool's queues are shared by every worker, so none of them would ever read end-of-file."""
+    import threading
+    from multiprocessing.connection import wait as wait_for
+
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        wait_for([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _scan_in_worker(task: ImageTask) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Turn a grayscale photo into a binary mask of ink (255) on background (0).
 
 Photos of paper are lit unevenly and shadowed, so no one global threshold fits. We estimate the
-background (the paper, the board) with a large median filter on a shrunk copy, and measure
+background (the paper, the board) with a grayscale closing on a shrunk copy, and measure
 each pixel's *contrast* against it: (background - pixel) / background for dark ink on light
 paper. Writing on a dark board is detected and inverted first. The threshold on contrast is
 chosen per image (Otsu) within fixed bounds, so that a blank page stays blank, and a second
@@ -29,11 +29,11 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     f = _BG_SIZE / max(h, w)
     small = cv2.resize(gray, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
-    # Closing removes dark ink narrower than the kernel; the median then smooths what is left.
+    # Closing removes dark ink narrower than the kernel and keeps the edges of what is wider
+    # (the table around a page, a shadow's edge) where they are: a blurred background would
+    # turn such an edge into a stripe of "ink".
     k = max(3, (max(small.shape) // 20) | 1)
     small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    small = cv2.medianBlur(small, k)
-    small = cv2.GaussianBlur(small, (0, 0), k / 3)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 

@@ -203,9 +203,13 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     kept, marks = [], []
     small = (h < 0.3 * ref) & (w < 0.5 * ref) & (h >= 0.06 * ref) & (area >= 0.4 * w * h) & (area >= 4)
     marks = [Box(*map(int, r)) for r in stats[small, :4]]
+    H, W = seg.mask.shape
     for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
             continue
+        at_border = b.x == 0 or b.y == 0 or b.x2 >= W or b.y2 >= H
+        if at_border and (b.w > 2.5 * ref or b.h > 2.5 * ref):
+            continue  # the edge of the page, the table around it
         if b.w > 3.0 * b.h and b.h < 0.45 * ref:
             continue  # dash, underline, a rule's remains
         if b.h > 4 * ref and b.w < 0.3 * b.h:

@@ -893,6 +893,14 @@ def warp_box(patch: InkPatch, homography: np.ndarray, size: tuple[int, int]) -> 
     return int(cx1), int(cy1), int(cx2 - cx1), int(cy2 - cy1)
 
 
+def expose(image: np.ndarray, rng: Rng) -> np.ndarray:
+    """A phone's auto-exposure: the brightest part of the scene is brought to 200-240."""
+    sample = image[:: max(1, image.shape[0] // 200), :: max(1, image.shape[1] // 200)].mean(axis=2)
+    bright = float(np.percentile(sample, 99))
+    gain = np.clip(rng.uniform(200, 240) / max(bright, 1.0), 0.85, 3.0)
+    return image * np.float32(gain)
+
+
 def camera(image: np.ndarray, rng: Rng, *, blur: float = 0.0, motion: float = 0.0, noise: float = 0.0) -> np.ndarray:
     """Optics and sensor: Gaussian blur (sigma px), motion blur (length px), noise (sigma levels)."""
     if blur > 0:
@@ -927,7 +935,8 @@ class Style:
     ink: str = "black"
     hand: Hand = field(default_factory=Hand)
     layout: str = "lines"  # lines | ruled | grid | boxes | multi | cheque
-    count: tuple[int, int] = (3, 8)  # numbers on a page of lines (ruled and grid: up to 3x this)
+    count: tuple[int, int] = (3, 8)  # numbers on a page of lines (ruled and grid: 1.5x this)
+    marks_only: bool = False  # keep the marks, take the numbers away (nothing there is a digit)
     marks: int = 0
     gradient: float = 0.0
     shadow: float = 0.0
@@ -1075,11 +1084,11 @@ def _write(sheet: Sheet, style: Style, rng: Rng, bank: DigitBank) -> float:
         # Written on the rule, sinking into it a little, as people do.
         baselines = [y + int(rng.uniform(-0.02, 0.08) * height) for y in ys]
         write_lines(sheet, bank, rng, hand, region=region, height=(height, height), baselines=baselines,
-                    line_chance=0.6, max_numbers=int(rng.integers(*style.count)) * 3 // 2)
+                    line_chance=0.6, max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)) * 3 // 2)
     elif style.layout == "grid":
         draw_grid(sheet, rng, height * rng.uniform(0.55, 0.95))
         write_lines(sheet, bank, rng, hand, region=region, height=(height, height),
-                    max_numbers=int(rng.integers(*style.count)) * 3 // 2)
+                    max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)) * 3 // 2)
     elif style.layout == "boxes":
         height = min(height, 70.0)
         write_form(sheet, bank, rng, hand, region=region, height=height)
@@ -1100,6 +1109,9 @@ def render_page(style: Style, rng: Rng, bank: DigitBank, tags: list[str]) -> Pag
     height = _write(sheet, style, rng, bank)
     if style.marks:
         add_marks(sheet, rng, height, style.marks)
+    if style.marks_only:
+        sheet.patches = [p for p in sheet.patches if p.label is None]
+        sheet.numbers = []
     image = sheet.paper
     apply_ink(image, sheet.alpha(), INKS[style.ink](rng), rng)
     if style.gradient or style.shadow or style.glare or style.vignette:
@@ -1110,6 +1122,7 @@ def render_page(style: Style, rng: Rng, bank: DigitBank, tags: list[str]) -> Pag
         table = [(60, 90, 130), (70, 70, 72), (40, 50, 60), (150, 150, 145)][rng.integers(4)]
         image = cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=table)
+    image = expose(image, rng)
     image = camera(image, rng, blur=style.blur, motion=style.motion, noise=style.noise)
     image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
     digits, numbers = _truth(sheet, homography, (w, h))

@@ -46,7 +46,10 @@
     numbers.replaceChildren();
     for (const n of body.numbers) {
       const li = document.createElement("li");
-      li.textContent = n.text;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = n.text;
+      li.appendChild(text);
       const small = document.createElement("small");
       small.textContent = `${Math.round(n.confidence * 100)}%`;
       li.appendChild(small);
