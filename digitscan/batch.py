@@ -101,18 +101,18 @@ def discover(inputs: Sequence[str | os.PathLike], *, recursive: bool = False,
         text = os.fspath(given)
         path = Path(text)
         if text == "-":
-            for line in _list_lines(sys.stdin.read(), "<stdin>"):
+            for line in _list_lines(sys.stdin.read()):
                 add(line, _listed_rel(line))
         elif path.is_dir():
             # With several inputs, keep each input's tree apart under its own name.
             base = _safe_rel(path.resolve().name or "root") if prefix_roots else ""
             for image in _walk(path, recursive, excluded, found.problems):
-                add(str(image), os.path.join(base, os.path.relpath(image, path)) if base else os.path.relpath(image, path))
+                add(str(image), os.path.join(base, os.path.relpath(image, path)))
         elif path.is_file() or path.is_symlink():
             if _looks_like_image(path):
                 add(text, path.name)
             else:
-                for line in _list_lines(_read_list(path), text):
+                for line in _list_lines(_read_list(path)):
                     add(line, _listed_rel(line))
         elif _GLOB_MAGIC.search(text):
             base = _glob_base(text)
@@ -195,7 +195,7 @@ def _read_list(path: Path) -> str:
         raise ImageReadError(f"{path}: neither an image nor a text list of paths") from None
 
 
-def _list_lines(text: str, name: str) -> Iterator[str]:
+def _list_lines(text: str) -> Iterator[str]:
     # Only the line ending is removed: names may begin or end with spaces.
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -645,7 +645,8 @@ def _csv_sources(text: str, path: Path) -> tuple[set[str], int]:
     except csv.Error:
         pass  # an unfinished quoted field at the end: a partial record
     if not rows or tuple(rows[0]) != CSV_COLUMNS:
-        raise OutputError(f"{path}: not a digitscan CSV (header {','.join(CSV_COLUMNS)} expected); not resuming into it")
+        header = ",".join(CSV_COLUMNS)
+        raise OutputError(f"{path}: not a digitscan CSV (header {header} expected); not resuming into it")
     for number, row in enumerate(rows[1:], 2):
         if len(row) != len(CSV_COLUMNS):
             raise OutputError(f"{path}: record {number} has {len(row)} fields, expected {len(CSV_COLUMNS)}")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 MIN_CONTRAST = 0.14  # below this, no mark is ink: paper grain, JPEG noise, shading
-MAX_CONTRAST = 0.40
+MAX_CONTRAST = 0.28
 _BG_SIZE = 256  # background is estimated on a copy this size
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from .batch import (
     BatchScanner, Discovery, ImageTask, ScanConfig, Summary, build_scanner, check_writable_folder, csv_row, discover,
 )
 from .classify import MODEL_ENV
-from .errors import DigitscanError, OutputError
+from .errors import DigitscanError, ImageReadError, OutputError
 
 BATCH_SIZE = 16  # images per actor call: big enough to amortise Ray's overhead, small for even spread
 PARQUET_COLUMNS = ("source", "numbers", "digits", "confidence", "error", "record")
@@ -163,7 +164,7 @@ def run_parquet(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, 
     output = Path(output)
     found: Discovery = discover(inputs, recursive=recursive, exclude=[config.annotate] if config.annotate else [])
     if not found.tasks:
-        raise OutputError(f"{' '.join(map(str, inputs))}: no images found")
+        raise ImageReadError(f"{' '.join(map(str, inputs))}: no images found")
     if config.annotate:
         check_writable_folder(config.annotate, "annotated images")
     done = _parquet_sources(output, resume=resume, force=force)
@@ -183,7 +184,7 @@ def run_parquet(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, 
         finally:
             session.close()
     _count_parquet(output, summary, skip=done)
-    summary.finished = __import__("time").perf_counter()
+    summary.finished = time.perf_counter()
     return summary
 
 
@@ -214,7 +215,7 @@ def _count_parquet(folder: Path, summary: Summary, skip: set[str]) -> None:
     import pyarrow.parquet as pq
 
     for f in sorted(folder.glob("*.parquet")):
-        table = pq.read_table(f, columns=["source", "error", "record"])
-        for source, error, record in zip(*(table.column(c).to_pylist() for c in ("source", "error", "record"))):
+        table = pq.read_table(f, columns=["source", "record"])
+        for source, record in zip(table.column("source").to_pylist(), table.column("record").to_pylist()):
             if source not in skip:
                 summary.add(json.loads(record))

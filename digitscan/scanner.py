@@ -17,7 +17,7 @@ from .preprocess import ink_mask
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
 from .segment import clean_mask, sort_blobs
-from .touching import split_touching
+from .touching import Split, split_touching
 
 # Writing shorter than this (in working pixels) is read again from a less reduced image.
 MIN_DIGIT_HEIGHT = 20
@@ -92,28 +92,28 @@ class Scanner:
         conf = probs.max(axis=1) if len(probs) else np.zeros(0)
         wide = [
             i for i, b in enumerate(boxes)
-            if b.w >= 0.7 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.9 or b.w > 1.15 * b.h)
+            if b.w >= 0.6 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.8 or b.w > 1.2 * b.h)
         ]
         splits = dict(zip(wide, split_touching(mask, [boxes[i] for i in wide], self.classifier.predict)))
         found: list[tuple[Box, int, float]] = []
         for i, box in enumerate(boxes):
             split = splits.get(i)
-            whole = conf[i] if labels[i] != NOT_A_DIGIT else 0.0
-            if split and split[0] and _better_split(box, whole, split[1], split[2]):
-                for piece, p in zip(split[0], split[1]):
+            whole = float(conf[i]) if labels[i] != NOT_A_DIGIT else 0.0
+            if split is not None and _better_split(box, whole, split):
+                for piece, p in zip(split.boxes, split.probs):
                     found.append((piece, int(p.argmax()), float(p.max())))
             elif labels[i] != NOT_A_DIGIT:
                 found.append((box, int(labels[i]), float(conf[i])))
         return found
 
 
-def _better_split(box: Box, whole: float, piece_probs: np.ndarray, score: float) -> bool:
+def _better_split(box: Box, whole: float, split: Split) -> bool:
     """A split wins when every piece reads clearly and, together, better than the blob whole."""
-    if piece_probs.max(axis=1).min() < 0.75:
+    if split.probs.max(axis=1).min() < 0.6:
         return False
     if whole == 0.0 or box.w > 1.3 * box.h:
         return True
-    return score > whole + 0.1
+    return split.score > whole + 0.1
 
 
 def _to_original(box: Box, scale: float, width: int, height: int) -> Box:

@@ -1,15 +1,17 @@
-"""Split blobs that hold two or three digits written touching each other.
+"""Split blobs that hold two or more digits written touching each other.
 
-A blob wider than a digit usually is, that the classifier calls "not a digit" or reads with
-little confidence, may be digits that touch. We try cuts at the columns where the blob is
-thinnest (the vertical projection's valleys), classify every piece of every cut in one batch,
-and keep the cut whose pieces the classifier is surest of, if it is surer of them than of
-the blob whole.
+A blob wider than one digit, or one the classifier calls "not a digit", may be digits that
+touch. We find the columns where the blob is thinnest (valleys of its vertical ink profile),
+classify every stretch between two such columns that is as wide as a digit can be, all in one
+batch, and choose the chain of stretches across the blob that the classifier is surest of
+(a shortest-path search over the cut columns, scoring each piece by the log of its digit
+probability). The scanner keeps the split only if it reads better than the blob whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,79 +19,120 @@ from .normalize import MNIST_SIZE, to_mnist
 from .result import Box
 
 Probabilities = Callable[[np.ndarray], np.ndarray]
+SEGMENT_COST = 0.05  # each extra piece must earn its place: prefer fewer digits when in doubt
 
 
-def cut_columns(crop: np.ndarray, parts: int, max_cuts: int = 4) -> list[tuple[int, ...]]:
-    """Candidate cut positions for splitting a crop into `parts` pieces, best valleys first.
+@dataclass
+class Split:
+    """The best reading of a blob as several digits."""
+
+    boxes: list[Box]
+    probs: np.ndarray  # (pieces, classes)
+    score: float  # geometric mean of the pieces' digit confidences
+
+
+def cut_columns(crop: np.ndarray, height: int, most: int = 10) -> list[int]:
+    """Columns where the blob is thinnest: local minima of its smoothed vertical ink profile.
 
     >>> crop = np.zeros((20, 30), np.uint8); crop[:, 2:12] = 255; crop[9:11, 12:17] = 255; crop[:, 17:28] = 255
-    >>> cut_columns(crop, 2)[0]
-    (14,)
+    >>> cut_columns(crop, 20)
+    [14]
     """
-    h, w = crop.shape
-    profile = (crop > 0).sum(axis=0).astype(np.float32)
-    profile = np.convolve(profile, np.ones(3) / 3, mode="same")
-    options: list[tuple[int, ...]] = []
-    if parts == 2:
-        lo, hi = int(0.25 * w), int(0.75 * w)
-        order = np.argsort(profile[lo:hi], kind="stable") + lo
-        for c in order:
-            if all(abs(int(c) - o[0]) > max(2, w // 12) for o in options):
-                options.append((int(c),))
-            if len(options) >= max_cuts:
-                break
-    else:
-        for first in cut_columns(crop[:, : int(0.6 * w)], 2, 2):
-            rest = cut_columns(crop[:, first[0] :], 2, 2)
-            options.extend((first[0], first[0] + r[0]) for r in rest)
-    return options
+    w = crop.shape[1]
+    profile = np.convolve((crop > 0).sum(axis=0).astype(np.float32), np.ones(3) / 3, mode="same")
+    margin = max(2, int(0.2 * height))
+    inner = np.arange(margin, w - margin)
+    if len(inner) == 0:
+        return []
+    left = np.r_[np.inf, profile[:-1]]
+    right = np.r_[profile[1:], np.inf]
+    minima = [int(c) for c in inner if profile[c] <= left[c] and profile[c] <= right[c]]
+    minima.sort(key=lambda c: profile[c])
+    chosen: list[int] = []
+    for c in minima:
+        if all(abs(c - o) >= margin for o in chosen):
+            chosen.append(c)
+        if len(chosen) >= most:
+            break
+    return sorted(chosen)
 
 
-def _pieces(crop: np.ndarray, cuts: tuple[int, ...]) -> list[np.ndarray]:
-    edges = (0, *cuts, crop.shape[1])
-    return [crop[:, a:b] for a, b in zip(edges, edges[1:])]
+def _piece_box(crop: np.ndarray, a: int, b: int, origin: Box) -> tuple[Box, np.ndarray] | None:
+    piece = crop[:, a:b]
+    ys, xs = np.nonzero(piece)
+    if len(ys) == 0:
+        return None
+    box = Box(origin.x + a + int(xs.min()), origin.y + int(ys.min()),
+              int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    return box, piece
 
 
 def split_touching(
     mask: np.ndarray, boxes: list[Box], predict: Probabilities, digit_classes: int = 10
-) -> list[tuple[list[Box], np.ndarray, float]]:
-    """For each box, the best split found: (piece boxes, piece probabilities, mean confidence).
+) -> list[Split | None]:
+    """For each box, the best split into two or more digits, or None.
 
-    `predict` is called once, on the pieces of every cut of every box together.
+    `predict` is called once, on every candidate piece of every box together.
     """
-    plans: list[tuple[int, tuple[int, ...], list[Box]]] = []
+    jobs: list[tuple[int, list[int], list[tuple[int, int, Box]]]] = []
     crops: list[np.ndarray] = []
-    for i, b in enumerate(boxes):
+    for n, b in enumerate(boxes):
         crop = mask[b.y : b.y2, b.x : b.x2]
-        counts = (2, 3) if b.w > 1.3 * b.h else (2,)
-        for parts in counts:
-            for cuts in cut_columns(crop, parts):
-                pieces = _pieces(crop, cuts)
-                piece_boxes = []
-                for piece, x0 in zip(pieces, (0, *cuts)):
-                    ys, xs = np.nonzero(piece)
-                    if len(ys) == 0:
-                        break
-                    piece_boxes.append(Box(b.x + x0 + int(xs.min()), b.y + int(ys.min()),
-                                           int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)))
-                    crops.append(to_mnist(piece))
-                else:
-                    plans.append((i, cuts, piece_boxes))
+        cols = [0, *cut_columns(crop, b.h), b.w]
+        pieces = []
+        for i in range(len(cols)):
+            for j in range(i + 1, len(cols)):
+                if (i, j) == (0, len(cols) - 1):
+                    continue  # the whole blob is not a split
+                width = cols[j] - cols[i]
+                if width < 0.15 * b.h or width > 1.2 * b.h:
                     continue
-                del crops[len(crops) - len(piece_boxes) :]
-    results: list[tuple[list[Box], np.ndarray, float]] = [([], np.zeros((0, 0)), 0.0) for _ in boxes]
+                found = _piece_box(crop, cols[i], cols[j], b)
+                if found is None:
+                    continue
+                pieces.append((i, j, found[0]))
+                crops.append(to_mnist(found[1]))
+        jobs.append((n, cols, pieces))
+    results: list[Split | None] = [None] * len(boxes)
     if not crops:
         return results
-    batch = np.stack(crops)[..., None].reshape(-1, MNIST_SIZE, MNIST_SIZE, 1)
-    probs = predict(batch)
+    probs = predict(np.stack(crops).reshape(-1, MNIST_SIZE, MNIST_SIZE, 1))
     k = 0
-    for i, _cuts, piece_boxes in plans:
-        p = probs[k : k + len(piece_boxes)]
-        k += len(piece_boxes)
-        digit_conf = p[:, :digit_classes].max(axis=1)
-        if (p.argmax(axis=1) >= digit_classes).any():
-            continue
-        score = float(np.exp(np.log(np.maximum(digit_conf, 1e-6)).mean()))
-        if score > results[i][2]:
-            results[i] = (piece_boxes, p, score)
+    for n, cols, pieces in jobs:
+        p = probs[k : k + len(pieces)]
+        k += len(pieces)
+        results[n] = _best_chain(len(cols), pieces, p, digit_classes)
     return results
+
+
+def _best_chain(ncols: int, pieces: list[tuple[int, int, Box]], probs: np.ndarray,
+                digit_classes: int) -> Split | None:
+    """Shortest path from the first column to the last, a piece an edge, -log(confidence) its cost."""
+    edges: dict[int, list[tuple[int, float, int]]] = {}
+    for idx, (i, j, _) in enumerate(pieces):
+        if probs[idx].argmax() >= digit_classes:
+            continue  # a piece read as "not a digit" cannot be part of the split
+        cost = -float(np.log(max(float(probs[idx, :digit_classes].max()), 1e-6))) + SEGMENT_COST
+        edges.setdefault(i, []).append((j, cost, idx))
+    best = [np.inf] * ncols
+    back: list[tuple[int, int] | None] = [None] * ncols
+    best[0] = 0.0
+    for i in range(ncols):
+        if best[i] == np.inf:
+            continue
+        for j, cost, idx in edges.get(i, []):
+            if best[i] + cost < best[j]:
+                best[j], back[j] = best[i] + cost, (i, idx)
+    if best[-1] == np.inf:
+        return None
+    chain = []
+    at = ncols - 1
+    while at != 0:
+        prev, idx = back[at]  # type: ignore[misc]
+        chain.append(idx)
+        at = prev
+    chain.reverse()
+    p = probs[chain]
+    conf = p[:, :digit_classes].max(axis=1)
+    score = float(np.exp(np.log(np.maximum(conf, 1e-6)).mean()))
+    return Split([pieces[i][2] for i in chain], p, score)

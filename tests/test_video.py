@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -226,12 +227,49 @@ class RecordingWindow(Window):
         self.shown.append(image)
 
 
-@pytest.fixture()
-def offscreen(monkeypatch):
-    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+PROBE = "import cv2, numpy; cv2.imshow('probe', numpy.zeros((8, 8, 3), numpy.uint8)); cv2.waitKey(1)"
 
 
-def test_window_loop_shows_frames_toggles_mask_pauses_saves_and_quits(offscreen, frames, scanner, tmp_path):
+def _no_display(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: the window tests need it in CI")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def display():
+    """Somewhere for the real window to open: Qt's offscreen platform where this OpenCV build
+    ships it, else a private virtual X server (opencv-python's Qt has only the xcb platform)."""
+    platforms = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
+    xvfb = None
+    if list(platforms.glob("*offscreen*")):
+        env = {"QT_QPA_PLATFORM": "offscreen"}
+    elif shutil.which("Xvfb"):
+        xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "1600x1200x24"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        number = xvfb.stdout.readline().decode().strip()
+        env = {"DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb"}
+    else:
+        _no_display("no Qt offscreen platform in this OpenCV build and no Xvfb (apt-get install xvfb)")
+    # Qt aborts the whole process when it cannot start: try it in a child first.
+    probe = subprocess.run([sys.executable, "-c", PROBE], env={**os.environ, **env}, capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait()
+        _no_display(f"cannot open a window: {probe.stderr.decode().strip().splitlines()[-1:]}")
+    patch = pytest.MonkeyPatch()
+    for name, value in env.items():
+        patch.setenv(name, value)
+    yield env
+    patch.undo()
+    if xvfb is not None:
+        # No window call may follow this: Qt ends the process when its X server goes away.
+        xvfb.terminate()
+        xvfb.wait()
+
+
+def test_window_loop_shows_frames_toggles_mask_pauses_saves_and_quits(display, frames, scanner, tmp_path):
     keys = [-1, -1, ord("m"), -1, ord("s"), ord(" "), -1, -1, ord(" "), -1, ord("q"), -1, -1]
     window = RecordingWindow(keys)
     source = ScriptedFrames(frames[:20])
@@ -249,7 +287,7 @@ def test_window_loop_shows_frames_toggles_mask_pauses_saves_and_quits(offscreen,
     assert [n["text"] for n in saved["smoothed"]["numbers"]] == NUMBERS
 
 
-def test_window_loop_ends_on_escape_and_when_the_source_ends(offscreen, frames, scanner):
+def test_window_loop_ends_on_escape_and_when_the_source_ends(display, frames, scanner):
     summary = run_live(ScriptedFrames(frames[:5]), FrameScanner(scanner),
                        window=RecordingWindow([-1, 27]))
     assert summary.quit_by_key and summary.frames == 2

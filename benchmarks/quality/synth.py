@@ -894,10 +894,10 @@ def warp_box(patch: InkPatch, homography: np.ndarray, size: tuple[int, int]) -> 
 
 
 def expose(image: np.ndarray, rng: Rng) -> np.ndarray:
-    """A phone's auto-exposure: the brightest part of the scene is brought to 200-240."""
+    """A phone's auto-exposure: a dim scene is brightened until its brightest part is at 200-240."""
     sample = image[:: max(1, image.shape[0] // 200), :: max(1, image.shape[1] // 200)].mean(axis=2)
     bright = float(np.percentile(sample, 99))
-    gain = np.clip(rng.uniform(200, 240) / max(bright, 1.0), 0.85, 3.0)
+    gain = np.clip(rng.uniform(200, 240) / max(bright, 1.0), 1.0, 3.0)
     return image * np.float32(gain)
 
 
