@@ -89,7 +89,7 @@ def clear_digits(scanner=None, per_class: int = 1, min_confidence: float = 0.95)
 
 
 def _reads_alone(scanner, glyph: np.ndarray, digit: int, height: int, blur: float, min_confidence: float) -> bool:
-    alone = _write_glyphs(np.full((height * 2, height * 2), 232, np.uint8), [_fit(glyph, height)],
+    alone = _write_glyphs(np.full((height * 2, height * 3), 232, np.uint8), [_fit(glyph, height)],
                           height // 2, height // 2, 0)
     if blur > 0:
         alone = cv2.GaussianBlur(alone, (0, 0), blur)

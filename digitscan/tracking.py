@@ -3,7 +3,9 @@
 A digit read in one frame is matched to a track, the same digit seen in earlier frames, by the
 overlap of its box with where the track's box is expected now (its last box moved by its last
 motion). A digit that overlaps no track but lies within half a digit of one, and is about its
-size, is matched too: a page moved fast overlaps little from one frame to the next. Each
+size, is matched too: a page moved fast overlaps little from one frame to the next. When most
+tracks find no digit at once (the page jumped, or the frames are far apart), the one shift of
+the whole page that lines up the most old boxes with new ones is found and matching is redone. Each
 track shows the label that most of its last `window` readings agree on, so that one frame's
 misreading is outvoted, and a digit that drops out of one or two frames is held at its place.
 
@@ -109,6 +111,28 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
+def _page_shift(expected: np.ndarray, found: np.ndarray, max_boxes: int = 40) -> tuple[np.ndarray, int]:
+    """The translation that lines up the most expected boxes with found ones (IoU >= 0.5), and how many.
+
+    Every pairing of an expected box with a found box of about its height proposes a shift;
+    each is scored by how many expected boxes it lines up.
+    """
+    e, f = expected[:max_boxes], found[:max_boxes]
+    ratio = np.maximum(e[:, None, 3], f[None, :, 3]) / np.maximum(np.minimum(e[:, None, 3], f[None, :, 3]), 1.0)
+    ti, fi = np.nonzero(ratio < 1.3)
+    if len(ti) == 0:
+        return np.zeros(2), 0
+    shifts = (f[fi, :2] + f[fi, 2:] / 2) - (e[ti, :2] + e[ti, 2:] / 2)
+    best, best_count = np.zeros(2), 0
+    for shift in shifts:
+        moved = e.copy()
+        moved[:, :2] += shift
+        count = int((_iou_matrix(moved, f).max(axis=1) >= 0.5).sum())
+        if count > best_count:
+            best, best_count = shift, count
+    return best, best_count
+
+
 class DigitTracker:
     """Matches each frame's digits to tracks and keeps a short window of readings per track.
 
@@ -144,6 +168,17 @@ class DigitTracker:
             return []
         expected = np.array([t.expected_box() for t in self.tracks], np.float64)
         found = np.array([d.box for d in digits], np.float64)
+        pairs = self._pairs(expected, found)
+        if len(pairs) < 0.5 * min(len(expected), len(found)):
+            # Most digits lost at once: the page (or camera) jumped, as between frames far
+            # apart. Look for the one shift that lines up most of the old boxes with new ones.
+            shift, aligned = _page_shift(expected, found)
+            if aligned > len(pairs):
+                expected[:, :2] += shift
+                pairs = self._pairs(expected, found)
+        return pairs
+
+    def _pairs(self, expected: np.ndarray, found: np.ndarray) -> list[tuple[int, int]]:
         score = _iou_matrix(expected, found)
         # Near misses: centres within half a digit height and sizes alike still match, ranked
         # below any real overlap.
@@ -159,7 +194,7 @@ class DigitTracker:
         used_t: set[int] = set()
         used_d: set[int] = set()
         for flat in np.argsort(-score, axis=None, kind="stable"):
-            ti, di = divmod(int(flat), len(digits))
+            ti, di = divmod(int(flat), len(found))
             if score[ti, di] <= 0:
                 break
             if ti in used_t or di in used_d:

@@ -124,3 +124,18 @@ def test_many_digits_match_quickly_and_one_to_one():
 def test_window_must_be_positive():
     with pytest.raises(ValueError):
         DigitTracker(window=0)
+
+
+def test_a_page_that_jumped_far_between_frames_keeps_its_tracks():
+    tracker = DigitTracker(window=5)
+    page = row("3158", 100, y=100) + row("96", 140, y=180)
+    first = {d.box: t.track for t in tracker.update(page) for d in [t.digit]}
+    # 70 px right and 25 down at once, as between frames read far apart: every box lands on
+    # or past its neighbour's old place.
+    jumped = [Digit(d.label, d.confidence, Box(d.box.x + 70, d.box.y + 25, d.box.w, d.box.h)) for d in page]
+    shown = tracker.update(jumped)
+    assert len(shown) == 6 and all(t.raw is not None for t in shown)
+    assert sorted(t.track for t in shown) == sorted(first.values())
+    for t in shown:
+        before = next(box for box, track in first.items() if track == t.track)
+        assert (t.digit.box.x - before.x, t.digit.box.y - before.y) == (70, 25)

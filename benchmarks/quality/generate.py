@@ -4,7 +4,8 @@
 
 For each condition, N pages `<condition>_<i>.jpg` (or `.png` for clean pages), and one
 `truth.json`: {"seed", "conditions", "pages": [{"file", "width", "height", "conditions",
-"digits": [{"label", "box": [x, y, w, h]}], "numbers": [{"text", "written", "box", "digits"}]}]}.
+"digits": [{"label", "box": [x, y, w, h]}], "numbers": [{"text", "plain", "box", "digits"}]}]}.
+A number's text is as written, separators included ("1,250"); `plain` is its digits alone.
 Boxes are in pixels of the written image. A page's content depends only on the seed, its
 condition and its index, so sets of different sizes share their first pages.
 """

@@ -2,7 +2,9 @@
 
 A predicted digit is right when its label is the truth's and its box overlaps the truth's
 ink box with IoU >= 0.5 (one prediction per truth digit). A truth number is found when a
-predicted number has exactly its text and a box that overlaps the truth's (one to one).
+predicted number has exactly its text (separators included: "1,250") and a box that overlaps
+the truth's (one to one). The same matching on digits alone (separators dropped on both
+sides) is reported too, to tell a missed comma from a missed digit.
 
     python -m benchmarks.quality.score PAGES_DIR [--model FILE]   # scan a generated set and score it
 """
@@ -44,6 +46,7 @@ class PageScore:
     truth_numbers: int = 0
     predicted_numbers: int = 0
     found_numbers: int = 0
+    found_plain: int = 0  # numbers found when separators are ignored
     misread: list[str] = field(default_factory=list)  # "7->1" at the right place, wrong label
     missed: list[str] = field(default_factory=list)  # truth digits with no prediction there
     extra: list[str] = field(default_factory=list)  # predictions where no truth digit is
@@ -90,6 +93,10 @@ def score_page(truth: dict, result: dict) -> PageScore:
             if t["text"] == p["text"] and iou(t["box"], p["box"]) > 0]
     found = _greedy(same)
     s.found_numbers = len(found)
+    s.found_plain = len(_greedy([
+        (iou(t["box"], p["box"]), i, j) for i, t in enumerate(tn) for j, p in enumerate(pn)
+        if _plain(t["text"]) == _plain(p["text"]) and iou(t["box"], p["box"]) > 0
+    ]))
     found_t, found_p = {t for t, _ in found}, {p for _, p in found}
     for i, t in enumerate(tn):
         if i in found_t:
@@ -98,6 +105,10 @@ def score_page(truth: dict, result: dict) -> PageScore:
         s.numbers_missed.append(f"{t['text']}->{'|'.join(near) or '(nothing)'}")
     s.numbers_extra = [p["text"] for j, p in enumerate(pn) if j not in found_p]
     return s
+
+
+def _plain(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 @dataclass
@@ -110,12 +121,13 @@ class Totals:
     truth_numbers: int = 0
     predicted_numbers: int = 0
     found_numbers: int = 0
+    found_plain: int = 0
 
     def add(self, s: PageScore) -> None:
         self.pages += 1
         self.perfect += int(s.perfect)
         for name in ("truth_digits", "predicted_digits", "right_digits", "truth_numbers", "predicted_numbers",
-                     "found_numbers"):
+                     "found_numbers", "found_plain"):
             setattr(self, name, getattr(self, name) + getattr(s, name))
 
     @property
@@ -135,6 +147,11 @@ class Totals:
     def number_exact(self) -> float:
         """Share of the truth numbers read exactly (text and place)."""
         return self.found_numbers / self.truth_numbers if self.truth_numbers else 1.0
+
+    @property
+    def plain_exact(self) -> float:
+        """Share of the truth numbers whose digits are read exactly, separators ignored."""
+        return self.found_plain / self.truth_numbers if self.truth_numbers else 1.0
 
     @property
     def number_precision(self) -> float:
@@ -162,14 +179,16 @@ def summarize(scores: list[PageScore], order: tuple[str, ...] = ()) -> dict[str,
 def table(totals: dict[str, Totals]) -> str:
     """A Markdown table of the totals."""
     lines = [
-        "| condition | pages | perfect pages | digits | digit P | digit R | digit F1 | numbers | number exact | number P |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| condition | pages | perfect pages | digits | digit P | digit R | digit F1 | numbers | number exact "
+        "| digits-only exact | number P |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, t in totals.items():
         bold = "**" if name == "overall" else ""
         lines.append(
             f"| {bold}{name}{bold} | {t.pages} | {t.perfect} | {t.truth_digits} | {t.precision:.3f} | {t.recall:.3f} | "
-            f"{bold}{t.f1:.3f}{bold} | {t.truth_numbers} | {bold}{t.number_exact:.3f}{bold} | {t.number_precision:.3f} |"
+            f"{bold}{t.f1:.3f}{bold} | {t.truth_numbers} | {bold}{t.number_exact:.3f}{bold} | {t.plain_exact:.3f} | "
+            f"{t.number_precision:.3f} |"
         )
     return "\n".join(lines)
 

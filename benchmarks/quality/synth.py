@@ -6,8 +6,8 @@ it is written at, its stroke thickened or thinned to the pen, composited in the 
 then the photo (uneven light and shadows, rotation and perspective, blur, sensor noise, JPEG).
 
 The truth box of a digit is the bounding box of its own ink (alpha >= `TRUTH_ALPHA`) after every
-geometric transform, recomputed by warping that digit's alpha alone. Numbers are the digits'
-texts joined; a written separator ("1,250") is kept in `written` but not in `text`.
+geometric transform, recomputed by warping that digit's alpha alone. A number's `text` is what
+was written, thousands separators included ("1,250"); `plain` is its digits alone ("1250").
 
 Only the MNIST test split is used: the model never saw these digits.
 
@@ -762,7 +762,7 @@ def add_marks(sheet: Sheet, rng: Rng, height: float, count: int, rules: bool = T
     while placed < count and tries < 40 * count and numbers:
         tries += 1
         nx, ny, nw, nh = numbers[rng.integers(len(numbers))]
-        kind = rng.choice(["speck", "speck", "dash", "dot", "tick"])
+        kind = rng.choice(["speck", "speck", "dash", "dot"])
         # Somewhere near this number: before it, after it, above or below.
         px = nx + rng.uniform(-1.2, 1.0) * height + rng.uniform(0, 1) * (nw + 1.2 * height)
         py = ny + rng.uniform(-0.8, 1.6) * height
@@ -775,7 +775,7 @@ def add_marks(sheet: Sheet, rng: Rng, height: float, count: int, rules: bool = T
                 cv2.fillPoly(alpha, [cv2.convexHull(pts)], 1.0, cv2.LINE_AA)
             else:
                 cv2.circle(alpha, (size // 2, size // 2), max(1, int(round(r))), 1.0, -1, cv2.LINE_AA)
-        elif kind == "dash":
+        else:  # a dash
             length = rng.uniform(0.35, 0.8) * height
             a = np.deg2rad(rng.uniform(-12, 12))
             size = int(length) + 12
@@ -783,13 +783,6 @@ def add_marks(sheet: Sheet, rng: Rng, height: float, count: int, rules: bool = T
             c = size / 2
             dx, dy = np.cos(a) * length / 2, np.sin(a) * length / 2
             cv2.line(alpha, (int(c - dx), int(c - dy)), (int(c + dx), int(c + dy)), 1.0, int(stroke), cv2.LINE_AA)
-        else:  # a small tick, like a checked item
-            s = rng.uniform(0.2, 0.35) * height
-            size = int(2 * s) + 10
-            alpha = np.zeros((size, size), np.float32)
-            p1, p2, p3 = (5, int(5 + s)), (int(5 + s * 0.4), int(5 + 1.4 * s)), (int(5 + 1.4 * s), 5)
-            cv2.polylines(alpha, [np.array([p1, p2, p3], np.int32)], False, 1.0, max(1, int(stroke * 0.7)),
-                          cv2.LINE_AA)
         glyph = _glyph(alpha)
         gx, gy, gw, gh = glyph.box
         box = (int(px), int(py), gw, gh)
@@ -1033,7 +1026,7 @@ class Page:
     image: np.ndarray  # BGR uint8
     conditions: list[str]
     digits: list[dict]  # {"label", "box": [x, y, w, h]}
-    numbers: list[dict]  # {"text", "written", "box", "digits": [indices into digits]}
+    numbers: list[dict]  # {"text" (as written), "plain" (digits only), "box", "digits": [indices into digits]}
     jpeg: int | None = None
 
     @property
@@ -1144,7 +1137,7 @@ def _truth(sheet: Sheet, homography: np.ndarray | None, size: tuple[int, int]) -
             for i, box in zip(number.digits, boxes):
                 ids.append(len(digits))
                 digits.append({"label": sheet.patches[i].label, "box": list(box)})
-            numbers.append({"text": number.text, "written": number.written, "box": list(_union(boxes)), "digits": ids})
+            numbers.append({"text": number.written, "plain": number.text, "box": list(_union(boxes)), "digits": ids})
     return digits, numbers
 
 
