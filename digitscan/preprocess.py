@@ -27,12 +27,12 @@ def is_dark_background(gray: np.ndarray) -> bool:
 def estimate_background(gray: np.ndarray) -> np.ndarray:
     """The brightness the paper would have without ink, at every pixel (uint8)."""
     h, w = gray.shape
-    f = _BG_SIZE / max(h, w)
+    f = min(1.0, _BG_SIZE / max(h, w))
     small = cv2.resize(gray, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
     # Closing removes dark ink narrower than the kernel and keeps the edges of what is wider
     # (the table around a page, a shadow's edge) where they are: a blurred background would
     # turn such an edge into a stripe of "ink".
-    k = max(3, (max(small.shape) // 20) | 1)
+    k = max(7, (max(small.shape) // 20) | 1)
     small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 

@@ -167,29 +167,24 @@ class DigitTracker:
         if not self.tracks or not digits:
             return []
         expected = np.array([t.expected_box() for t in self.tracks], np.float64)
+        last = np.array([t.box for t in self.tracks], np.float64)
         found = np.array([d.box for d in digits], np.float64)
-        pairs = self._pairs(expected, found)
+        # Where the motion says, or where it was last: a page that stops or turns back is
+        # nearer its last place than its expected one.
+        pairs = self._pairs((expected, last), found)
         if len(pairs) < 0.5 * min(len(expected), len(found)):
             # Most digits lost at once: the page (or camera) jumped, as between frames far
             # apart. Look for the one shift that lines up most of the old boxes with new ones.
-            shift, aligned = _page_shift(expected, found)
-            if aligned > len(pairs):
-                expected[:, :2] += shift
-                pairs = self._pairs(expected, found)
+            shift, aligned = _page_shift(last, found)
+            if aligned > len(pairs) and aligned >= max(2, 0.5 * min(len(expected), len(found))):
+                last[:, :2] += shift
+                pairs = self._pairs((last,), found)
         return pairs
 
-    def _pairs(self, expected: np.ndarray, found: np.ndarray) -> list[tuple[int, int]]:
-        score = _iou_matrix(expected, found)
-        # Near misses: centres within half a digit height and sizes alike still match, ranked
-        # below any real overlap.
-        ec = expected[:, :2] + expected[:, 2:] / 2
-        fc = found[:, :2] + found[:, 2:] / 2
-        dist = np.hypot(ec[:, None, 0] - fc[None, :, 0], ec[:, None, 1] - fc[None, :, 1])
-        reach = 0.5 * np.maximum(expected[:, None, 3], found[None, :, 3])
-        ratio = np.maximum(expected[:, None, 3], found[None, :, 3]) / np.maximum(
-            np.minimum(expected[:, None, 3], found[None, :, 3]), 1.0)
-        near = (score < self.min_iou) & (dist < reach) & (ratio < 1.6)
-        score = np.where(score >= self.min_iou, 1.0 + score, np.where(near, 1.0 - dist / np.maximum(reach, 1e-9), 0.0))
+    def _pairs(self, candidates: tuple[np.ndarray, ...], found: np.ndarray) -> list[tuple[int, int]]:
+        score = np.zeros((len(candidates[0]), len(found)))
+        for expected in candidates:
+            score = np.maximum(score, self._scores(expected, found))
         pairs = []
         used_t: set[int] = set()
         used_d: set[int] = set()
@@ -203,6 +198,20 @@ class DigitTracker:
             used_t.add(ti)
             used_d.add(di)
         return pairs
+
+    def _scores(self, expected: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """Match scores: 1 + IoU for overlap enough, below 1 for near misses, 0 for no match."""
+        score = _iou_matrix(expected, found)
+        # Near misses: centres within half a digit height and sizes alike still match, ranked
+        # below any real overlap.
+        ec = expected[:, :2] + expected[:, 2:] / 2
+        fc = found[:, :2] + found[:, 2:] / 2
+        dist = np.hypot(ec[:, None, 0] - fc[None, :, 0], ec[:, None, 1] - fc[None, :, 1])
+        reach = 0.5 * np.maximum(expected[:, None, 3], found[None, :, 3])
+        ratio = np.maximum(expected[:, None, 3], found[None, :, 3]) / np.maximum(
+            np.minimum(expected[:, None, 3], found[None, :, 3]), 1.0)
+        near = (score < self.min_iou) & (dist < reach) & (ratio < 1.6)
+        return np.where(score >= self.min_iou, 1.0 + score, np.where(near, 1.0 - dist / np.maximum(reach, 1e-9), 0.0))
 
     def update(self, digits: Sequence[Digit]) -> list[TrackedDigit]:
         """Take one frame's digits; return the digits to show, labelled by vote."""
@@ -235,8 +244,8 @@ class DigitTracker:
             track.missed += 1
             if track.hits < 2 or track.missed > self.hold:
                 continue  # seen once (a flash of noise), or gone
-            expected = np.array([track.expected_box()], np.float64)
-            if len(found) and _iou_matrix(expected, found).max() >= 0.2:
+            places = np.array([track.expected_box(), track.box], np.float64)
+            if len(found) and _iou_matrix(places, found).max() > 0.05:
                 continue  # something read this frame stands where it would be: that replaces it
             kept.append(track)
             label, conf = track.vote()

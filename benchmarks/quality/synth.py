@@ -403,9 +403,10 @@ def make_board(height: int, width: int, rng: Rng) -> np.ndarray:
     tone = np.asarray([(48, 68, 42), (38, 40, 42), (60, 52, 40), (30, 45, 35)][rng.integers(4)], np.float32)
     board = np.empty((height, width, 3), np.float32)
     board[:] = tone + rng.uniform(-5, 5, 3).astype(np.float32)
-    smear = np.clip(_smooth_noise(height, width, rng, rng.uniform(60, 200)), 0, 1) * rng.uniform(10, 30)
-    streaks = _smooth_noise(max(2, height // 20), width, rng, 30)
-    streaks = cv2.resize(streaks, (width, height), interpolation=cv2.INTER_CUBIC) * rng.uniform(3, 8)
+    # Wiped chalk: broad smears, and streaks along the wiping direction.
+    smear = np.clip(_smooth_noise(height, width, rng, rng.uniform(100, 300)), 0, 1) * rng.uniform(8, 22)
+    streaks = _smooth_noise(max(2, height // 30), width, rng, rng.uniform(80, 150))
+    streaks = cv2.resize(streaks, (width, height), interpolation=cv2.INTER_CUBIC) * rng.uniform(3, 6)
     grain = rng.standard_normal((height, width), dtype=np.float32) * 3.0
     board += (smear + streaks + grain)[..., None]
     return board
@@ -644,7 +645,7 @@ def draw_security_pattern(sheet: Sheet, rng: Rng) -> None:
         waves.append(0.5 + 0.5 * np.cos(2 * np.pi * u / period))
     pattern = np.maximum(waves[0], waves[1]) ** 2
     colour = np.asarray([(120, 150, 90), (160, 120, 100), (100, 140, 160)][rng.integers(3)], np.float32)
-    _multiply(sheet.paper, (pattern * rng.uniform(0.5, 0.8)).astype(np.float32), colour)
+    _multiply(sheet.paper, (pattern * rng.uniform(0.25, 0.45)).astype(np.float32), colour)
     if rng.random() < 0.6:  # the field's printed border
         sheet.draw_printed(lambda layer: cv2.rectangle(layer, (1, 1), (w - 2, h - 2), 1.0, 1, cv2.LINE_AA),
                            (90, 90, 90), 0.8)
