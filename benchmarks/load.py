@@ -48,7 +48,7 @@ def loopback_only(url: str) -> str:
     except OSError as exc:
         raise SystemExit(f"load: {parts.hostname}: cannot resolve ({exc})") from None
     if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
-        raise SystemExit(f"load: {parts.hostname} is not a loopback address; this benchmark only loads loopback servers")
+        raise SystemExit(f"load: {parts.hostname} is not a loopback address (this benchmark loads loopback only)")
     return url.rstrip("/")
 
 
@@ -148,6 +148,10 @@ def main() -> None:
     proc = None
     if args.url:
         url = loopback_only(args.url)
+        try:
+            httpx.get(url + "/health", timeout=5).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise SystemExit(f"load: {url}/health: {exc}") from None
     else:
         proc, url = start_server(Path(os.environ.get("TMPDIR", "/tmp")) / "digitscan-load-server.log")
     try:

@@ -32,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
-NUMBERS = ("472", "3158", "96")
+NUMBERS = ("4702", "3158", "96")  # all ten digits
 
 
 @lru_cache(maxsize=1)
@@ -200,29 +200,42 @@ def _time_scan(path: Path, scanner) -> tuple[int, float]:
     return n, elapsed
 
 
-def _time_pipeline(path: Path, scanner, out_dir: Path) -> tuple[int, float]:
-    from digitscan.video import VideoReader, process_video
+def _time_pipeline(path: Path, scanner, out_dir: Path, threads: bool = True) -> tuple[int, float, int]:
+    from digitscan.video import VideoReader, VideoWriter, annotate, FrameScanner
 
+    out = out_dir / f"annotated-{path.stem}.mp4"
+    reader = FrameScanner(scanner, source=str(path))
+    right = 0
     start = time.perf_counter()
-    with VideoReader(str(path)) as frames:
-        summary = process_video(frames, scanner, output=out_dir / f"annotated-{path.stem}.mp4")
-    return summary.frames, time.perf_counter() - start
+    with VideoReader(str(path), read_ahead=4 if threads else 0) as frames, \
+            VideoWriter(out, frames.output_fps, queue_size=4 if threads else 0) as writer:
+        n = 0
+        for frame in frames:
+            reading = reader.scan(frame)
+            writer.write(annotate(reading))
+            right += reading.texts == list(NUMBERS)
+            n += 1
+    elapsed = time.perf_counter() - start
+    return n, elapsed, right
 
 
+# Each stage's entry point, as the Scanner calls it: (file, function).
 STAGES = {
-    "read": "digitscan/read.py",
-    "preprocess": "digitscan/preprocess.py",
-    "segment": "digitscan/segment.py",
-    "normalize": "digitscan/normalize.py",
-    "classify": "digitscan/classify.py",
-    "touching": "digitscan/touching.py",
-    "group": "digitscan/group.py",
-    "scanner": "digitscan/scanner.py",
+    "read": [("digitscan/read.py", "read_image")],
+    "preprocess": [("digitscan/preprocess.py", "ink_mask")],
+    "segment": [("digitscan/segment.py", "clean_mask"), ("digitscan/segment.py", "sort_blobs")],
+    "normalize": [("digitscan/normalize.py", "normalize_crops")],
+    "classify": [("digitscan/classify.py", "predict")],
+    "touching": [("digitscan/touching.py", "split_touching")],
+    "group": [("digitscan/group.py", "group_numbers")],
 }
 
 
-def profile_scan(frames: list[np.ndarray], scanner) -> dict[str, float]:
-    """Seconds per frame spent in each pipeline stage, C calls (cv2, numpy) counted to their caller."""
+def profile_scan(frames: list[np.ndarray], scanner) -> tuple[dict[str, float], list[tuple[str, float]]]:
+    """Milliseconds per frame in each stage (cumulative, from cProfile), and the costliest calls.
+
+    "classify" counts every classifier call, also those made by "touching" (which includes them).
+    """
     import cProfile
     import pstats
 
@@ -232,22 +245,18 @@ def profile_scan(frames: list[np.ndarray], scanner) -> dict[str, float]:
         scanner.scan(frame)
     prof.disable()
     raw = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-
-    def stage_of(func: tuple, depth: int = 0) -> str:
-        filename = func[0].replace("\\", "/")
-        for stage, suffix in STAGES.items():
-            if filename.endswith(suffix):
-                return stage
-        if depth > 8 or func not in raw or not raw[func][4]:
-            return "other"
-        # A builtin (cv2.morphologyEx, ndarray.sum) belongs to the stage that called it most.
-        heaviest = max(raw[func][4].items(), key=lambda kv: kv[1][2])[0]
-        return stage_of(heaviest, depth + 1)
-
-    per_stage = dict.fromkeys([*STAGES, "other"], 0.0)
-    for func, (_cc, _nc, tottime, _cum, _callers) in raw.items():
-        per_stage[stage_of(func)] += tottime
-    return {k: v / len(frames) for k, v in per_stage.items()}
+    per_frame = 1000.0 / len(frames)
+    stages = {"scan (total)": 0.0}
+    for (filename, _line, name), (_cc, _nc, _tt, cum, _callers) in raw.items():
+        filename = filename.replace("\\", "/")
+        if filename.endswith("digitscan/scanner.py") and name == "scan":
+            stages["scan (total)"] += cum * per_frame
+        for stage, entries in STAGES.items():
+            if any(filename.endswith(f) and name == fn for f, fn in entries):
+                stages[stage] = stages.get(stage, 0.0) + cum * per_frame
+    top = sorted(((f"{Path(fn).name}:{name}" if not fn.startswith("~") else name, tt * per_frame)
+                  for (fn, _line, name), (_cc, _nc, tt, _cum, _callers) in raw.items()), key=lambda kv: -kv[1])
+    return stages, top[:12]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -258,12 +267,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from digitscan import Scanner
+    from digitscan.video import VIDEO_WORK_SIZE
 
     scanner = Scanner()
+    default_work = scanner.work_size
     page = demo_page(examples=clear_digits(scanner))
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    print(f"{args.frames} frames per clip; {cv2.getNumThreads()} OpenCV threads\n")
-    print(f"{'size':>10} {'decode f/s':>11} {'scan f/s':>9} {'pipeline f/s':>13} {'pipeline/decode':>16} {'ms/frame':>9}")
+    print(f"{args.frames} frames per clip; {cv2.getNumThreads()} OpenCV threads; frames per second, higher is better")
+    print(f"scan: Scanner.scan alone (work size {default_work} / {VIDEO_WORK_SIZE}); pipeline: decode + scan + "
+          f"track + draw + encode MP4, work size {VIDEO_WORK_SIZE}, decode/encode threads on / off\n")
+    print(f"{'size':>10} {'decode':>8} {f'scan@{default_work}':>9} {f'scan@{VIDEO_WORK_SIZE}':>9} "
+          f"{'pipeline':>9} {'no thr.':>8} {'pipe/dec':>9} {'ms/frame':>9} {'right':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for w, h in sizes:
@@ -271,19 +285,27 @@ def main(argv: list[str] | None = None) -> None:
             write_clip(clip, moving_clip(page, args.frames, (w, h)))
             scanner.scan(next(moving_clip(page, 1, (w, h))))  # warm up the interpreter's batch sizes
             n_dec, t_dec = _time_decode(clip)
+            scanner.work_size = default_work
+            n_full, t_full = _time_scan(clip, scanner)
+            scanner.work_size = VIDEO_WORK_SIZE
             n_scan, t_scan = _time_scan(clip, scanner)
-            n_pipe, t_pipe = _time_pipeline(clip, scanner, folder)
-            dec, scan, pipe = n_dec / t_dec, n_scan / t_scan, n_pipe / t_pipe
-            print(f"{f'{w}x{h}':>10} {dec:>11.0f} {scan:>9.1f} {pipe:>13.1f} {pipe / dec:>16.3f} {1000 / pipe:>9.1f}")
+            n_pipe, t_pipe, right = _time_pipeline(clip, scanner, folder)
+            n_one, t_one, _ = _time_pipeline(clip, scanner, folder, threads=False)
+            dec, pipe = n_dec / t_dec, n_pipe / t_pipe
+            print(f"{f'{w}x{h}':>10} {dec:>8.0f} {n_full / t_full:>9.1f} {n_scan / t_scan:>9.1f} {pipe:>9.1f} "
+                  f"{n_one / t_one:>8.1f} {pipe / dec:>9.3f} {1000 / pipe:>9.2f} {f'{right}/{n_pipe}':>7}")
         if args.profile:
-            w, h = sizes[0]
-            frames = list(moving_clip(page, min(args.frames, 100), (w, h)))
-            per_stage = profile_scan(frames, scanner)
-            total = sum(per_stage.values())
-            print(f"\nScanner.scan at {w}x{h} under cProfile (which inflates Python-heavy stages), ms per frame:")
-            for stage, sec in sorted(per_stage.items(), key=lambda kv: -kv[1]):
-                print(f"  {stage:<11} {1000 * sec:7.2f}  {100 * sec / total:5.1f}%")
-            print(f"  {'total':<11} {1000 * total:7.2f}")
+            for w, h in sizes:
+                frames = list(moving_clip(page, min(args.frames, 100), (w, h)))
+                scanner.work_size = VIDEO_WORK_SIZE
+                stages, top = profile_scan(frames, scanner)
+                print(f"\nScanner.scan at {w}x{h}, work size {VIDEO_WORK_SIZE}, under cProfile (slower than "
+                      "unprofiled), ms per frame:")
+                for stage, ms in stages.items():
+                    print(f"  {stage:<13} {ms:7.2f}")
+                print("  costliest calls (own time):")
+                for name, ms in top:
+                    print(f"    {name:<40} {ms:7.2f}")
 
 
 if __name__ == "__main__":

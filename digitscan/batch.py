@@ -89,6 +89,7 @@ def discover(inputs: Sequence[str | os.PathLike], *, recursive: bool = False,
     """
     found = Discovery()
     excluded = {_folder_key(Path(p)) for p in exclude} - {None}
+    excluded_prefixes = tuple(os.path.join(os.path.realpath(p), "") for p in exclude)
     seen_sources: set[str] = set()
     prefix_roots = len(inputs) > 1
 
@@ -120,7 +121,7 @@ def discover(inputs: Sequence[str | os.PathLike], *, recursive: bool = False,
                 if os.path.isdir(match):
                     for image in _walk(Path(match), recursive, excluded, found.problems):
                         add(str(image), os.path.relpath(image, base))
-                else:
+                elif not os.path.realpath(match).startswith(excluded_prefixes):
                     add(match, os.path.relpath(match, base))
         else:
             raise ImageReadError(f"{text}: no such file or folder")
@@ -615,7 +616,7 @@ def _read_done(fd: int, path: Path, fmt: str) -> set[str]:
 
 def _jsonl_sources(text: str, path: Path) -> set[str]:
     done = set()
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n")[:-1], 1):
         try:
             record = json.loads(line)
             done.add(record["source"])
@@ -632,9 +633,9 @@ def _csv_sources(text: str, path: Path) -> tuple[set[str], int]:
 
     def lines() -> Iterator[str]:
         nonlocal consumed
-        for line in text.splitlines(keepends=True):
-            consumed += len(line.encode("utf-8", "surrogateescape"))
-            yield line
+        for piece in text.split("\n")[:-1]:  # only \n ends a line: a name may hold \r or \u2028
+            consumed += len(piece.encode("utf-8", "surrogateescape")) + 1
+            yield piece + "\n"
 
     rows: list[list[str]] = []
     reader = csv.reader(lines(), strict=True)

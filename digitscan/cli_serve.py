@@ -64,16 +64,20 @@ def serve(host: str, port: int, model: Path | None, min_confidence: float, max_u
 
         from .web.app import create_app
     except ImportError as exc:
-        fail(f"the web app needs its extra: pip install 'digitscan[web]' ({exc})")
+        fail(ImportError(f"the web app needs its extra: pip install 'digitscan[web]' ({exc})"))
         sys.exit(1)
 
-    scanner = build_scanner(model, min_confidence, max_pixels)
-    app = create_app(scanner, max_upload_bytes=int(max_upload_mb * 1024 * 1024), scan_threads=scan_threads)
     try:
         sock = _listen(host, port)
     except OSError as exc:
-        fail(f"{host}:{port}: cannot listen ({exc.strerror or exc})")
+        fail(OSError(f"{host}:{port}: cannot listen ({exc.strerror or exc})"))
         sys.exit(1)
+    try:
+        scanner = build_scanner(model, min_confidence, max_pixels)
+    except SystemExit:
+        sock.close()
+        raise
+    app = create_app(scanner, max_upload_bytes=int(max_upload_mb * 1024 * 1024), scan_threads=scan_threads)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     if not _is_loopback(host):
@@ -84,5 +88,8 @@ def serve(host: str, port: int, model: Path | None, min_confidence: float, max_u
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down cleanly and re-raised Ctrl+C: not an error to report
     finally:
         sock.close()
+    click.echo("digitscan: stopped", err=True)

@@ -20,6 +20,13 @@ def _warn(message: str) -> None:
     click.echo(f"digitscan: warning: {message}", err=True)
 
 
+work_size_option = click.option(
+    "--work-size", type=click.IntRange(64), default=640, show_default=True,
+    help="Scan frames whose long side is at least twice this at half size (faster; small writing "
+         "is read again at full size).",
+)
+
+
 def _quiet_ffmpeg() -> None:
     """FFmpeg prints its own complaints ("moov atom not found") to stderr; we print one clear line
     instead. Set OPENCV_FFMPEG_LOGLEVEL yourself to see them."""
@@ -53,10 +60,12 @@ def _window_available() -> str | None:
               show_default=True, help="Folder for the snapshots saved with the s key.")
 @click.option("--window-size", "window", type=click.IntRange(1, 60), default=5, show_default=True,
               help="How many recent readings of a digit vote on the label shown.")
+@work_size_option
 @confidence_option
 @model_option
 def webcam(camera: str, width: int | None, height: int | None, no_window: bool, as_json: bool,
-           max_frames: int | None, snapshots: Path, window: int, min_confidence: float, model: Path | None) -> None:
+           max_frames: int | None, snapshots: Path, window: int, work_size: int, min_confidence: float,
+           model: Path | None) -> None:
     """Read handwritten numbers live from a camera.
 
     Shows the camera image with each digit boxed and labelled, each number's reading, and the
@@ -71,6 +80,7 @@ def webcam(camera: str, width: int | None, height: int | None, no_window: bool, 
         fail(why)
         sys.exit(2)
     scanner = build_scanner(model, min_confidence)
+    scanner.work_size = work_size
     capture = LiveCapture(camera, width=width, height=height)
     try:
         capture.start()
@@ -127,10 +137,11 @@ def _same_path(a: Path, source: str) -> bool:
 @click.option("--window-size", "window", type=click.IntRange(1, 60), default=5, show_default=True,
               help="How many recent readings of a digit vote on the label shown.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@work_size_option
 @confidence_option
 @model_option
 def video(source: str, output: Path | None, jsonl: Path | None, every: int, window: int, quiet: bool,
-          min_confidence: float, model: Path | None) -> None:
+          work_size: int, min_confidence: float, model: Path | None) -> None:
     """Read the handwritten numbers in a video: SOURCE is a file, a stream URL or a camera index.
 
     Writes the annotated video (-o) and one JSON line per scanned frame (--jsonl): the frame's
@@ -150,6 +161,7 @@ def video(source: str, output: Path | None, jsonl: Path | None, every: int, wind
     if output is not None and jsonl is not None and not to_stdout and output.resolve() == jsonl.resolve():
         raise click.BadParameter("the video and the JSON lines need different files", param_hint="--jsonl")
     scanner = build_scanner(model, min_confidence)
+    scanner.work_size = work_size
     try:
         reader = VideoReader(source, every=every)
     except DigitscanError as exc:

@@ -56,17 +56,23 @@ class ScanActor:
     def __call__(self, batch: dict[str, Any]) -> Any:
         import pyarrow as pa
 
-        records = [self.scanner.record(ImageTask(str(source), str(rel)))
+        records = [self.scanner.record(ImageTask(os.fsdecode(source), os.fsdecode(rel)))
                    for source, rel in zip(batch["source"], batch["rel"])]
         rows = [csv_row(r) for r in records]
         return pa.table({
-            "source": pa.array([r["source"] for r in records], pa.string()),
+            "source": pa.array([_readable(r["source"]) for r in records], pa.string()),
             "numbers": pa.array([row[1] for row in rows], pa.string()),
             "digits": pa.array([int(row[2]) if row[2] else None for row in rows], pa.int32()),
             "confidence": pa.array([float(row[3]) if row[3] else None for row in rows], pa.float64()),
-            "error": pa.array([r.get("error") for r in records], pa.string()),
+            "error": pa.array([_readable(r["error"]) if r.get("error") else None for r in records], pa.string()),
+            # Exact, whatever bytes the file name holds: JSON escapes what UTF-8 cannot carry.
             "record": pa.array([json.dumps(r) for r in records], pa.string()),
         })
+
+
+def _readable(text: str) -> str:
+    """Text that Arrow can store: undecodable bytes of a file name become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class _RaySession:
@@ -114,7 +120,8 @@ def _dataset(ray, tasks: Sequence[ImageTask], config: ScanConfig, workers: int |
     DataContext.get_current().enable_progress_bars = False
     # The driver draws its own progress bar and summary; Ray Data's INFO lines would drown them.
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    items = [{"source": t.source, "rel": t.rel} for t in tasks]
+    # As bytes: a file name need not be valid UTF-8, and Arrow strings must be.
+    items = [{"source": os.fsencode(t.source), "rel": os.fsencode(t.rel)} for t in tasks]
     # Small jobs still get a block per actor, so that every actor has work.
     batch_size = max(1, min(BATCH_SIZE, -(-len(items) // count)))
     blocks = max(count, min(len(items), -(-len(items) // batch_size)))
@@ -204,7 +211,8 @@ def _parquet_sources(folder: Path, *, resume: bool, force: bool) -> set[str]:
     done: set[str] = set()
     for f in files:
         try:
-            done.update(pq.read_table(f, columns=["source"]).column("source").to_pylist())
+            records = pq.read_table(f, columns=["record"]).column("record").to_pylist()
+            done.update(json.loads(r)["source"] for r in records)
         except Exception:  # a file cut short by a kill has no footer
             raise OutputError(f"{f}: unreadable Parquet file (from an interrupted run?): "
                               "delete it, then run again with --resume") from None
@@ -215,7 +223,7 @@ def _count_parquet(folder: Path, summary: Summary, skip: set[str]) -> None:
     import pyarrow.parquet as pq
 
     for f in sorted(folder.glob("*.parquet")):
-        table = pq.read_table(f, columns=["source", "record"])
-        for source, record in zip(table.column("source").to_pylist(), table.column("record").to_pylist()):
-            if source not in skip:
-                summary.add(json.loads(record))
+        for line in pq.read_table(f, columns=["record"]).column("record").to_pylist():
+            record = json.loads(line)
+            if record["source"] not in skip:
+                summary.add(record)

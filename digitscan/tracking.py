@@ -33,6 +33,7 @@ class Track:
     id: int
     box: Box
     votes: deque[tuple[int, float]]  # (label, confidence) of the last readings
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)  # label -> (w, h) last read with it
     velocity: tuple[float, float] = (0.0, 0.0)  # pixels per frame of the box's centre
     hits: int = 1
     missed: int = 0  # frames since it was last read
@@ -111,6 +112,17 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
+def _box_for(track: Track, label: int, box: Box) -> Box:
+    """This frame's box, but as wide and tall as the voted label was last read, about the same centre.
+
+    A 7 misread as a 1 in one frame may have been cut narrower; the 7 shown keeps its size.
+    """
+    w, h = track.sizes.get(label, (box.w, box.h))
+    if (w, h) == (box.w, box.h):
+        return box
+    return Box(int(round(box.x + (box.w - w) / 2)), int(round(box.y + (box.h - h) / 2)), w, h)
+
+
 def _page_shift(expected: np.ndarray, found: np.ndarray, max_boxes: int = 40) -> tuple[np.ndarray, int]:
     """The translation that lines up the most expected boxes with found ones (IoU >= 0.5), and how many.
 
@@ -169,22 +181,25 @@ class DigitTracker:
         expected = np.array([t.expected_box() for t in self.tracks], np.float64)
         last = np.array([t.box for t in self.tracks], np.float64)
         found = np.array([d.box for d in digits], np.float64)
-        # Where the motion says, or where it was last: a page that stops or turns back is
-        # nearer its last place than its expected one.
-        pairs = self._pairs((expected, last), found)
+        # The page moves as a whole: either it kept moving as it did (expected boxes), or it
+        # stopped or turned back (last boxes). Take whichever explains more of this frame.
+        pairs, total = self._pairs(expected, found)
+        still, still_total = self._pairs(last, found)
+        if (len(still), still_total) > (len(pairs), total):
+            pairs = still
         if len(pairs) < 0.5 * min(len(expected), len(found)):
             # Most digits lost at once: the page (or camera) jumped, as between frames far
             # apart. Look for the one shift that lines up most of the old boxes with new ones.
             shift, aligned = _page_shift(last, found)
             if aligned > len(pairs) and aligned >= max(2, 0.5 * min(len(expected), len(found))):
                 last[:, :2] += shift
-                pairs = self._pairs((last,), found)
+                pairs, _ = self._pairs(last, found)
         return pairs
 
-    def _pairs(self, candidates: tuple[np.ndarray, ...], found: np.ndarray) -> list[tuple[int, int]]:
-        score = np.zeros((len(candidates[0]), len(found)))
-        for expected in candidates:
-            score = np.maximum(score, self._scores(expected, found))
+    def _pairs(self, expected: np.ndarray, found: np.ndarray) -> tuple[list[tuple[int, int]], float]:
+        """Greedy one-to-one matching by score; the pairs and their total score."""
+        score = self._scores(expected, found)
+        total = 0.0
         pairs = []
         used_t: set[int] = set()
         used_d: set[int] = set()
@@ -195,9 +210,10 @@ class DigitTracker:
             if ti in used_t or di in used_d:
                 continue
             pairs.append((ti, di))
+            total += float(score[ti, di])
             used_t.add(ti)
             used_d.add(di)
-        return pairs
+        return pairs, total
 
     def _scores(self, expected: np.ndarray, found: np.ndarray) -> np.ndarray:
         """Match scores: 1 + IoU for overlap enough, below 1 for near misses, 0 for no match."""
@@ -231,10 +247,11 @@ class DigitTracker:
                 track.velocity = (0.5 * vx + 0.5 * moved[0], 0.5 * vy + 0.5 * moved[1])
             track.box = d.box
             track.votes.append((d.label, d.confidence))
+            track.sizes[d.label] = (d.box.w, d.box.h)
             track.hits += 1
             track.missed = 0
             label, conf = track.vote()
-            shown.append(TrackedDigit(track.id, Digit(label, conf, d.box), d))
+            shown.append(TrackedDigit(track.id, Digit(label, conf, _box_for(track, label, d.box)), d))
         kept: list[Track] = []
         found = np.array([d.box for d in digits], np.float64).reshape(-1, 4)
         for ti, track in enumerate(self.tracks):
@@ -253,7 +270,8 @@ class DigitTracker:
         for di, d in enumerate(digits):
             if di in matched_d:
                 continue
-            track = Track(self._next_id, d.box, deque([(d.label, d.confidence)], maxlen=self.window))
+            track = Track(self._next_id, d.box, deque([(d.label, d.confidence)], maxlen=self.window),
+                          sizes={d.label: (d.box.w, d.box.h)})
             self._next_id += 1
             kept.append(track)
             shown.append(TrackedDigit(track.id, d, d))

@@ -14,9 +14,9 @@ video and one JSON line per frame; :func:`run_live` drives the webcam window (or
 Outputs survive an interruption: the video is written under a temporary name and renamed once
 finalized (what was processed is kept), and each JSON line is written whole and flushed.
 
->>> reader = VideoReader("clip.mp4")  # doctest: +SKIP
->>> with reader:
-...     summary = process_video(reader, Scanner(), output="annotated.mp4", log="readings.jsonl")
+>>> from digitscan import Scanner
+>>> with VideoReader("clip.mp4") as frames:  # doctest: +SKIP
+...     summary = process_video(frames, Scanner(), output="annotated.mp4", log="readings.jsonl")
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import queue
 import signal
 import tempfile
 import threading
@@ -46,6 +47,9 @@ from .scanner import Scanner
 from .tracking import ReadingSmoother, SmoothedReading
 
 DEFAULT_FPS = 25.0
+# Frames whose long side is at least twice this are scanned at half size (the Scanner goes back
+# to full size where the writing is too small there): 720p and 1080p frames scan 3-4x faster.
+VIDEO_WORK_SIZE = 640
 VIDEO_FOURCC = "mp4v"  # the MPEG-4 codec every opencv-python build can write (no H.264 encoder here)
 ESC = 27
 _TIMEOUTS = (cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10_000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 10_000)
@@ -136,27 +140,34 @@ def _source_fps(cap: cv2.VideoCapture) -> float | None:
 class VideoReader:
     """Every frame (or every `every`-th) of a video file, stream or camera, in order.
 
-    After iterating, `frames_read` tells how far it got and `problem` why it stopped early
-    (None at a normal end). A file that ends before the length its header declares, a stream
-    that drops, a frame that fails to decode: reading stops there, and what was read counts.
+    Frames are decoded a few ahead in a thread of their own, so that decoding the next frame
+    overlaps scanning this one. After iterating, `frames_read` tells how far it got and
+    `problem` why it stopped early (None at a normal end): a file that ends before the length
+    its header declares, a stream that drops, a frame that fails to decode. Reading stops
+    there, and what was read counts.
 
     Args:
         source: anything `cv2.VideoCapture` opens: a path, a URL, or a camera index.
         every: give every n-th frame (the others are grabbed but not decoded to images).
+        read_ahead: how many decoded frames may wait; 0 decodes in the caller's thread.
     """
 
-    def __init__(self, source: str | int, *, every: int = 1, width: int | None = None, height: int | None = None):
+    def __init__(self, source: str | int, *, every: int = 1, width: int | None = None, height: int | None = None,
+                 read_ahead: int = 4):
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         self.source = parse_source(source)
         self.name = describe(self.source)
         self.every = every
+        self.read_ahead = read_ahead
         self._cap = open_capture(self.source, width=width, height=height)
         self.fps = _source_fps(self._cap)
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 and not isinstance(self.source, int) else None
         self.frames_read = 0
         self.problem: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def output_fps(self) -> float:
@@ -170,38 +181,83 @@ class VideoReader:
             return None
         return (self.frame_count + self.every - 1) // self.every
 
-    def __iter__(self) -> Iterator[Frame]:
+    def _frames(self) -> Iterator[Frame]:
+        """Decode frames from the capture, in the calling thread."""
         index = 0
         start = time.monotonic()
-        while True:
+        live = isinstance(self.source, int)
+        while not self._stop.is_set():
             try:
                 if index % self.every:
-                    ok = self._cap.grab()
-                    image = None
+                    ok, image = self._cap.grab(), None
                 else:
                     ok, image = self._cap.read()
             except cv2.error as exc:
                 self.problem = f"cannot decode frame {index} ({str(exc).strip().splitlines()[-1]})"
-                break
+                return
             if not ok:
                 if self.frame_count is not None and index < self.frame_count - 1:
                     self.problem = f"ended after {index} of the {self.frame_count} frames it declares"
-                elif self.frame_count is None and index and not isinstance(self.source, int) and "://" in str(self.source):
-                    self.problem = f"stream stopped after {index} frames"
-                elif isinstance(self.source, int):
+                elif live:
                     self.problem = f"stopped giving frames after {index}"
-                break
+                elif self.frame_count is None and index and "://" in str(self.source):
+                    self.problem = f"stream stopped after {index} frames"
+                return
             self.frames_read = index + 1
             if image is not None:
                 pos = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-                if isinstance(self.source, int) or not pos or pos < 0:
-                    stamp = (time.monotonic() - start) if isinstance(self.source, int) else index / (self.fps or DEFAULT_FPS)
-                else:
+                if live:
+                    stamp = time.monotonic() - start
+                elif pos and pos > 0:
                     stamp = pos / 1000.0
+                else:
+                    stamp = index / (self.fps or DEFAULT_FPS)
                 yield Frame(index, stamp, image)
             index += 1
 
+    def __iter__(self) -> Iterator[Frame]:
+        if self.read_ahead <= 0:
+            yield from self._frames()
+            return
+        ready: queue.Queue[Frame | BaseException | None] = queue.Queue(maxsize=self.read_ahead)
+
+        def offer(item: Frame | BaseException | None) -> bool:
+            # Waits for room, unless the consumer has gone (stopped early): then gives up.
+            while not self._stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def decode() -> None:
+            try:
+                for frame in self._frames():
+                    if not offer(frame):
+                        return
+            except BaseException as exc:  # handed to the consumer, raised there
+                offer(exc)
+            finally:
+                offer(None)
+
+        self._thread = threading.Thread(target=decode, name="digitscan-decode", daemon=True)
+        self._thread.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=10.0)
+
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+            if self._thread.is_alive():
+                return  # stuck in a read from a dead stream: releasing under it could crash OpenCV
         self._cap.release()
 
     def __enter__(self) -> VideoReader:
@@ -428,9 +484,12 @@ class VideoWriter:
 
     The file at `path` is therefore either absent or a finalized, playable video: an
     interruption leaves the frames written so far, closed properly, and never a half-written file.
+    Frames are encoded in a thread of their own (up to `queue_size` wait), overlapping the scan
+    of the next frame: do not change an image after writing it.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, fourcc: str = VIDEO_FOURCC):
+    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, fourcc: str = VIDEO_FOURCC,
+                 queue_size: int = 4):
         self.path = Path(path)
         self.fps = fps if fps and math.isfinite(fps) and fps > 0 else DEFAULT_FPS
         self.fourcc = fourcc
@@ -438,6 +497,8 @@ class VideoWriter:
         self._writer: cv2.VideoWriter | None = None
         self._tmp: Path | None = None
         self._size: tuple[int, int] | None = None
+        self._queue: queue.Queue[np.ndarray | None] | None = queue.Queue(maxsize=queue_size) if queue_size > 0 else None
+        self._thread: threading.Thread | None = None
         if not self.path.suffix:
             raise OutputError(f"{self.path}: give the video a file extension such as .mp4")
         if self.path.is_dir():
@@ -467,16 +528,32 @@ class VideoWriter:
         h, w = image.shape[:2]
         if self._writer is None:
             self._open(w, h)
+            if self._queue is not None:
+                self._thread = threading.Thread(target=self._encode, args=(self._writer, self._queue),
+                                                name="digitscan-encode", daemon=True)
+                self._thread.start()
         if (w, h) != self._size:
             # The mask view or a camera changing size: keep the video's size.
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
+        if self._queue is not None:
+            self._queue.put(image)
+        else:
+            self._writer.write(image)
         self.frames += 1
+
+    @staticmethod
+    def _encode(writer: cv2.VideoWriter, frames: queue.Queue[np.ndarray | None]) -> None:
+        while (image := frames.get()) is not None:
+            writer.write(image)
 
     def close(self) -> None:
         """Finalize the video and move it into place (nothing is left when no frame was written)."""
         writer, tmp = self._writer, self._tmp
         self._writer = self._tmp = None
+        if self._thread is not None:
+            self._queue.put(None)  # every frame queued is encoded before the file is finalized
+            self._thread.join()
+            self._thread = None
         if writer is not None:
             writer.release()
         if tmp is None:

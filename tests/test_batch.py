@@ -138,6 +138,9 @@ def test_all_good_exits_zero_and_annotates_mirroring_the_tree(tmp_path: Path) ->
     again = _run([str(folder), "-r", "-o", str(tmp_path / "again.jsonl"), "--annotate", str(inner), "--workers", "1"])
     assert again.exit_code == 0
     assert all("marked" not in r["source"] for r in _jsonl(tmp_path / "again.jsonl"))
+    globbed = _run([str(folder / "**" / "*.png"), "-o", str(tmp_path / "g.jsonl"), "--annotate", str(inner)])
+    assert globbed.exit_code == 0
+    assert all("marked" not in r["source"] for r in _jsonl(tmp_path / "g.jsonl"))
 
 
 def test_list_file_glob_and_stdin(photos: Path, tmp_path: Path) -> None:
@@ -256,7 +259,7 @@ def _jsonl_of_run(photos: Path, out: Path) -> list[dict]:
 
 def test_resume_csv_with_a_partial_quoted_record(tmp_path: Path) -> None:
     folder = tmp_path / "in"
-    _make_images(folder, ["x, \"quoted\".png", "y.png", "z.png"])
+    _make_images(folder, ["x, \"quoted\".png", "y.png", "z\nnew line.png"])
     out = tmp_path / "r.csv"
     assert _run([str(folder), "-o", str(out), "--workers", "1"]).exit_code == 0
     lines = out.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -139,3 +139,13 @@ def test_a_page_that_jumped_far_between_frames_keeps_its_tracks():
     for t in shown:
         before = next(box for box, track in first.items() if track == t.track)
         assert (t.digit.box.x - before.x, t.digit.box.y - before.y) == (70, 25)
+
+
+def test_an_outvoted_reading_is_shown_with_the_voted_digits_size():
+    tracker = DigitTracker(window=5)
+    for i in range(3):
+        tracker.update([Digit(7, 0.9, Box(100 + i, 50, 30, 45))])
+    # Misread as a narrow 1 in this frame: the 7 is shown, as wide as a 7, about the 1's centre.
+    shown = tracker.update([Digit(1, 0.8, Box(111, 50, 10, 45))])
+    assert shown[0].digit.label == 7 and shown[0].raw.label == 1
+    assert shown[0].digit.box == Box(101, 50, 30, 45)

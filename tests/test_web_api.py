@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from digitscan.cli import cli  # noqa: E402
 from digitscan.normalize import to_mnist  # noqa: E402
 from digitscan.web.app import create_app  # noqa: E402
-from tests.images import blank_page, digit_image, digits, write_number  # noqa: E402
+from tests.images import ROOT, blank_page, digits, write_number  # noqa: E402
 
 CANVAS = (320, 720)  # the drawing page's canvas, height x width
 # Digits as a mouse draws them: polylines in a unit box (x right, y down).
@@ -163,6 +163,9 @@ def test_a_drawn_digit_is_read_wherever_and_however_small_it_is(client):
     # Small, thin and in a corner: the MNIST crop-fit-centre makes it the same digit.
     small = classify(client, drawing("7", x=8, y=8, height=40, pen=3)).json()
     assert small["label"] == 7 and small["confidence"] > 0.8
+    # Small with a broad pen: a blob the scan may cut in two, but it reads surely as one digit.
+    blob = classify(client, drawing("7", x=12, y=10, height=64, pen=18)).json()
+    assert (blob["label"], blob["number"]) == (7, None)
     for text in ("1", "4"):
         assert classify(client, drawing(text, x=60, y=120, height=150, pen=10)).json()["label"] == int(text)
     # Light ink on a dark canvas, and a canvas with transparency (ink on clear pixels).
@@ -231,7 +234,8 @@ def test_wrong_requests_get_json_messages(client):
     assert wrong_field.status_code == 422 and "'file'" in wrong_field.json()["message"]
     as_json = client.post("/api/classify", json={"file": "data:image/png;base64,AAAA"})
     assert as_json.status_code == 422 and "message" in as_json.json()
-    broken = client.post("/api/scan", content=b"--x\r\nnonsense", headers={"content-type": "multipart/form-data; boundary=b"})
+    broken = client.post("/api/scan", content=b"--x\r\nnonsense",
+                         headers={"content-type": "multipart/form-data; boundary=b"})
     assert broken.status_code == 400 and broken.json()["message"]
     assert client.get("/api/scan").status_code == 405 and client.get("/api/scan").json()["message"]
     assert client.get("/no/such/page").json() == {"message": "Not Found"}
@@ -327,3 +331,28 @@ def test_serve_help_is_fast_to_import():
     code = "import sys, digitscan.cli_serve; print(sorted(m for m in ('fastapi', 'uvicorn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_serve_serves_on_loopback_until_stopped(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "digitscan", "serve", "--port", "0", "--log-level", "warning"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        found = re.fullmatch(r"digitscan: serving on (http://127\.0\.0\.1:\d+)/ \(press Ctrl\+C to stop\)\n", line)
+        assert found, line
+        with urllib.request.urlopen(found.group(1) + "/health", timeout=10) as answer:
+            assert json.load(answer)["status"] == "ok"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

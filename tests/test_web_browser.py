@@ -114,7 +114,8 @@ def draw_with_touch(page, text: str, x: float = 300, y: float = 40, height: floa
     """Real touch input through the DevTools protocol (Playwright itself only taps)."""
     cdp = page.context.new_cdp_session(page)
     for path in canvas_points(page, text, x, y, height):
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": path[0][0], "y": path[0][1]}]})
+        start = {"x": path[0][0], "y": path[0][1]}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
         for (x0, y0), (x1, y1) in zip(path, path[1:]):
             for t in (0.25, 0.5, 0.75, 1.0):
                 point = {"x": x0 + (x1 - x0) * t, "y": y0 + (y1 - y0) * t}
@@ -227,4 +228,3 @@ def test_a_file_that_is_not_an_image_shows_the_message(page, server):
     page.wait_for_selector("#error:not([hidden])", timeout=WAIT_MS)
     assert page.text_content("#error") == "notes.txt: not an image (unrecognized file format)"
     assert page.locator("#result").is_hidden()
-

@@ -60,10 +60,14 @@ def augment_one(img: np.ndarray, rng: np.random.Generator, photo: bool = True) -
     return out
 
 
-def augment_batch(images: np.ndarray, rng: np.random.Generator, photo: bool = True) -> np.ndarray:
-    """Augment a uint8 batch (N, 28, 28); returns float32 (N, 28, 28, 1) in 0..1."""
+def augment_batch(images: np.ndarray, rng: np.random.Generator, photo_share: float = 1.0) -> np.ndarray:
+    """Augment a uint8 batch (N, 28, 28); returns float32 (N, 28, 28, 1) in 0..1.
+
+    Every image gets the origin's affine augmentation; `photo_share` of them also get the
+    photo augmentations (elastic, thickness, blur, noise, thresholding).
+    """
     out = np.empty((len(images), 28, 28, 1), np.float32)
     for i, img in enumerate(images):
-        out[i, :, :, 0] = augment_one(img, rng, photo)
+        out[i, :, :, 0] = augment_one(img, rng, photo=rng.random() < photo_share)
     out /= 255.0
     return out

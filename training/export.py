@@ -97,7 +97,15 @@ def _card(manifest: dict, reports: dict, agreement: dict, training: dict) -> str
         for name, info in files.items()
     )
     per_class = " | ".join(f"{a * 100:.2f}" for a in reports["int8"].per_class)
-    t = training
+    stages = training.get("stages", [training] if training else [{}])
+    t = stages[0]
+    stage_lines = "\n".join(
+        f"- Stage {n}: `{st.get('command', '?')}`: {st.get('epochs', '?')} epochs, best by validation "
+        f"epoch {st.get('best_epoch', '?')} (validation accuracy {st.get('val_accuracy', 0) * 100:.2f}%, "
+        f"digits and not-a-digit together); learning rate {st.get('lr', 1e-3):g}, photo augmentation on "
+        f"{st.get('photo_share', 1.0) * 100:.0f}% of examples, not-a-digit loss weight {st.get('not_a_digit_weight', 1.0):g}."
+        for n, st in enumerate(stages, 1)
+    )
     return f"""# digitscan CNN: model card
 
 ## What it is
@@ -118,10 +126,9 @@ centre of mass), and answers 11 probabilities: digits 0-9, then **not a digit**.
 - The MNIST test split (10,000 images) was read only for the figures below.
 
 ## Training
-- Command: `{t.get('command', '?')}`
-- Epochs: {t.get('epochs', '?')} (best by validation: epoch {t.get('best_epoch', '?')}, validation accuracy
-  {t.get('val_accuracy', 0) * 100:.2f}%); batch {t.get('batch_size', '?')}; seed {t.get('seed', '?')};
-  RMSprop 1e-3 with ReduceLROnPlateau (halve after 2 epochs without gain); CPU, 2 cores.
+{stage_lines}
+- Batch {t.get('batch_size', '?')}; seed {t.get('seed', '?')}; RMSprop with ReduceLROnPlateau (halve after 2
+  epochs without gain in validation accuracy); the best epoch's weights are kept; CPU, 2 cores.
 
 ## Accuracy on the full MNIST test split
 A digit answered "not a digit" counts as wrong. Measured by `python -m training.evaluate --model

@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--negatives", type=int, default=36000, help="size of the not-a-digit pool")
     p.add_argument("--negatives-per-epoch", type=int, default=7000)
     p.add_argument("--limit", type=int, default=0, help="train on the first N training images only (for smoke tests)")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (RMSprop)")
+    p.add_argument("--init", type=Path, default=None, help="start from this .keras model's weights (fine-tuning)")
+    p.add_argument("--photo-share", type=float, default=1.0,
+                   help="share of examples given the photo augmentations on top of the origin's")
+    p.add_argument("--not-a-digit-weight", type=float, default=1.0,
+                   help="loss weight of the not-a-digit examples (below 1: fewer digits rejected)")
     p.add_argument("--no-export", action="store_true", help="skip the TFLite exports and the model card")
     return p.parse_args(argv)
 
@@ -102,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         def __getitem__(self, i: int):
             idx = self.order[i * args.batch_size : (i + 1) * args.batch_size]
             rng = np.random.default_rng([args.seed, self.epoch, i])
-            return augment_batch(self.x[idx], rng), self.y[idx]
+            y = self.y[idx]
+            weights = np.where(y == NOT_A_DIGIT, args.not_a_digit_weight, 1.0).astype(np.float32)
+            return augment_batch(self.x[idx], rng, args.photo_share), y, weights
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -110,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- model
     model = build_model()
+    if args.init:
+        model.set_weights(keras.saving.load_model(args.init).get_weights())
+        log(f"starting from the weights of {args.init}")
     model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
+        optimizer=keras.optimizers.RMSprop(learning_rate=args.lr),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -141,14 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     val_acc = history.history["val_accuracy"]
     best_epoch = int(np.argmax(val_acc)) + 1
     log(f"best epoch {best_epoch} by validation accuracy {max(val_acc):.4f}; saved {best_path}")
-    (args.out / "training.json").write_text(json.dumps({
+    stage = {
         "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "epochs": args.epochs, "best_epoch": best_epoch, "seed": args.seed,
-        "batch_size": args.batch_size, "val_fraction": args.val_fraction,
+        "batch_size": args.batch_size, "val_fraction": args.val_fraction, "lr": args.lr,
+        "photo_share": args.photo_share, "not_a_digit_weight": args.not_a_digit_weight,
+        "init": str(args.init) if args.init else None,
         "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
         "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
         "val_accuracy": float(max(val_acc)),
-    }, indent=2) + "\n")
+    }
+    record = args.out / "training.json"
+    stages = []
+    if args.init and record.exists():  # fine-tuning: keep the record of what came before
+        previous = json.loads(record.read_text())
+        stages = previous.get("stages", [previous])
+    record.write_text(json.dumps({"stages": [*stages, stage]}, indent=2) + "\n")
 
     if not args.no_export:
         from training.export import export_all

@@ -1,6 +1,6 @@
 """Measure reading quality: make pages of every condition, scan them, score, write results.md.
 
-    python -m benchmarks.quality.run [--pages-per-condition N] [--seed S] [--conditions a,b] [--keep DIR]
+    python -m benchmarks.quality.run [--pages-per-condition N] [--seed S] [--conditions a,b] [--keep DIR] [--draw DIR]
 
 Targets, over all pages: digit F1 >= 0.98 and number exact-match >= 0.95. The exit status is 0
 whether or not they are met: this measures, it does not gate.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .generate import generate, parse_conditions
-from .score import failures, scan_folder, summarize, table
+from .score import failures, read_alone, scan_folder, summarize, table
 from .synth import CONDITIONS
 
 TARGET_F1 = 0.98
@@ -32,14 +32,15 @@ def _model_name(scanner) -> str:
 
 
 def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model: Path | None,
-        results: Path | None, show_failures: int) -> int:
+        results: Path | None, show_failures: int, draw: Path | None = None) -> int:
     from digitscan import Scanner
 
     t0 = time.perf_counter()
     truth = generate(folder, pages, seed, conditions)
     t1 = time.perf_counter()
     scanner = Scanner(model)
-    scores = scan_folder(folder, scanner)
+    scores = scan_folder(folder, scanner, draw)
+    read_alone(folder, scores, scanner.classifier.predict)
     t2 = time.perf_counter()
     totals = summarize(scores, CONDITIONS)
     overall = totals["overall"]
@@ -56,14 +57,17 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
         "",
         "Pages are MNIST *test* digits written on synthetic photos (see `docs/quality.md`). A digit is right "
         "when its label matches and its box has IoU >= 0.5 with the ink's; a number is found when a read "
-        "number has exactly its text and overlaps it. `number P` is the share of numbers read that are real.",
+        "number has exactly its text (separators included) and overlaps it; `digits-only exact` ignores `,` and `.`; "
+        "`number P` is the share of numbers read that are real. `read alone` is the share of the digits that the "
+        "model reads right when shown each MNIST digit alone: what a perfect segmentation would allow.",
         "",
         table(totals),
         "",
         f"Targets: digit F1 >= {TARGET_F1} and number exact-match >= {TARGET_NUMBERS}: "
         f"**{'met' if met else 'not met'}** (F1 {overall.f1:.3f}, numbers {overall.number_exact:.3f}).",
         "",
-        f"Generation {t1 - t0:.1f} s; scanning {t2 - t1:.1f} s for {n} pages ({1000 * (t2 - t1) / max(1, n):.0f} ms a page).",
+        f"Generation {t1 - t0:.1f} s; scanning {t2 - t1:.1f} s for {n} pages "
+        f"({1000 * (t2 - t1) / max(1, n):.0f} ms a page).",
     ]
     listing = failures(scores, show_failures)
     if listing:
@@ -86,15 +90,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"Markdown report (default {RESULTS.name})")
     parser.add_argument("--no-results", action="store_true", help="print only, do not write the report")
     parser.add_argument("--failures", type=int, default=30, help="list this many imperfect pages (default 30)")
+    parser.add_argument("--draw", type=Path, default=None, help="write truth-vs-read overlays of imperfect pages here")
     args = parser.parse_args(argv)
     if args.pages_per_condition < 1:
         raise SystemExit("--pages-per-condition must be at least 1")
     conditions = parse_conditions(args.conditions)
     results = None if args.no_results else args.results
     if args.keep is not None:
-        sys.exit(run(args.pages_per_condition, args.seed, conditions, args.keep, args.model, results, args.failures))
+        sys.exit(run(args.pages_per_condition, args.seed, conditions, args.keep, args.model, results, args.failures,
+                     args.draw))
     with tempfile.TemporaryDirectory(prefix="digitscan-quality-") as tmp:
-        sys.exit(run(args.pages_per_condition, args.seed, conditions, Path(tmp), args.model, results, args.failures))
+        sys.exit(run(args.pages_per_condition, args.seed, conditions, Path(tmp), args.model, results, args.failures,
+                     args.draw))
 
 
 if __name__ == "__main__":

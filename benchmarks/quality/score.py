@@ -6,7 +6,7 @@ predicted number has exactly its text (separators included: "1,250") and a box t
 the truth's (one to one). The same matching on digits alone (separators dropped on both
 sides) is reported too, to tell a missed comma from a missed digit.
 
-    python -m benchmarks.quality.score PAGES_DIR [--model FILE]   # scan a generated set and score it
+    python -m benchmarks.quality.score PAGES_DIR [--model FILE] [--draw DIR]   # scan a generated set, score it
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class PageScore:
     predicted_numbers: int = 0
     found_numbers: int = 0
     found_plain: int = 0  # numbers found when separators are ignored
+    alone_right: int = 0  # truth digits that the classifier reads right shown alone (see `read_alone`)
     misread: list[str] = field(default_factory=list)  # "7->1" at the right place, wrong label
     missed: list[str] = field(default_factory=list)  # truth digits with no prediction there
     extra: list[str] = field(default_factory=list)  # predictions where no truth digit is
@@ -122,12 +123,13 @@ class Totals:
     predicted_numbers: int = 0
     found_numbers: int = 0
     found_plain: int = 0
+    alone_right: int = 0
 
     def add(self, s: PageScore) -> None:
         self.pages += 1
         self.perfect += int(s.perfect)
         for name in ("truth_digits", "predicted_digits", "right_digits", "truth_numbers", "predicted_numbers",
-                     "found_numbers", "found_plain"):
+                     "found_numbers", "found_plain", "alone_right"):
             setattr(self, name, getattr(self, name) + getattr(s, name))
 
     @property
@@ -147,6 +149,11 @@ class Totals:
     def number_exact(self) -> float:
         """Share of the truth numbers read exactly (text and place)."""
         return self.found_numbers / self.truth_numbers if self.truth_numbers else 1.0
+
+    @property
+    def alone(self) -> float:
+        """Share of the truth digits that the classifier reads right when shown each alone."""
+        return self.alone_right / self.truth_digits if self.truth_digits else 1.0
 
     @property
     def plain_exact(self) -> float:
@@ -179,14 +186,15 @@ def summarize(scores: list[PageScore], order: tuple[str, ...] = ()) -> dict[str,
 def table(totals: dict[str, Totals]) -> str:
     """A Markdown table of the totals."""
     lines = [
-        "| condition | pages | perfect pages | digits | digit P | digit R | digit F1 | numbers | number exact "
-        "| digits-only exact | number P |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| condition | pages | perfect pages | digits | read alone | digit P | digit R | digit F1 | numbers "
+        "| number exact | digits-only exact | number P |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, t in totals.items():
         bold = "**" if name == "overall" else ""
         lines.append(
-            f"| {bold}{name}{bold} | {t.pages} | {t.perfect} | {t.truth_digits} | {t.precision:.3f} | {t.recall:.3f} | "
+            f"| {bold}{name}{bold} | {t.pages} | {t.perfect} | {t.truth_digits} | {t.alone:.3f} | {t.precision:.3f} | "
+            f"{t.recall:.3f} | "
             f"{bold}{t.f1:.3f}{bold} | {t.truth_numbers} | {bold}{t.number_exact:.3f}{bold} | {t.plain_exact:.3f} | "
             f"{t.number_precision:.3f} |"
         )
@@ -214,22 +222,81 @@ def failures(scores: list[PageScore], limit: int = 40) -> str:
     return "\n".join(out)
 
 
-def scan_folder(folder: Path, scanner) -> list[PageScore]:
-    """Scan every page listed in `folder/truth.json` and score it."""
+def draw_overlay(image, truth: dict, result: dict):
+    """The page with truth boxes in green and read digits in red, labelled (BGR array)."""
+    import cv2
+
+    out = image.copy()
+    for d in truth["digits"]:
+        x, y, w, h = d["box"]
+        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 190, 0), 1)
+    for d in result["digits"]:
+        x, y, w, h = d["box"]
+        cv2.rectangle(out, (x - 1, y - 1), (x + w + 1, y + h + 1), (0, 0, 255), 1)
+        cv2.putText(out, str(d["label"]), (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1,
+                    cv2.LINE_AA)
+    return out
+
+
+def read_alone(folder: Path, scores: list[PageScore], predict) -> None:
+    """Count, per page, the truth digits that the classifier reads right shown alone.
+
+    Each digit is the MNIST test image it was written from (`mnist` in truth.json), normalized
+    as the pipeline normalizes a crop. This is what a perfect segmentation would let the model
+    do: digit recall far below it points at finding and cutting digits, not at reading them.
+    """
+    import numpy as np
+
+    from digitscan.normalize import to_mnist
+
+    from .synth import DigitBank
+
+    bank = DigitBank.mnist_test()
+    pages = json.loads((folder / "truth.json").read_text())["pages"]
+    wanted = sorted({d["mnist"] for p in pages for d in p["digits"] if d.get("mnist") is not None})
+    if not wanted:
+        return
+    labels = predict(np.stack([to_mnist(bank.images[i]) for i in wanted])[..., None]).argmax(axis=1)
+    read = dict(zip(wanted, labels.tolist()))
+    for page, score in zip(pages, scores):
+        score.alone_right = sum(1 for d in page["digits"] if read.get(d.get("mnist")) == d["label"])
+
+
+def scan_folder(folder: Path, scanner, draw: Path | None = None) -> list[PageScore]:
+    """Scan every page listed in `folder/truth.json` and score it.
+
+    Args:
+        draw: if given, write `<page>.overlay.png` here for every page read imperfectly.
+    """
     truth = json.loads((folder / "truth.json").read_text())
-    return [score_page(page, scanner.scan(folder / page["file"]).to_dict()) for page in truth["pages"]]
+    scores = []
+    for page in truth["pages"]:
+        result = scanner.scan(folder / page["file"])
+        found = result.to_dict()
+        score = score_page(page, found)
+        scores.append(score)
+        if draw is not None and not score.perfect:
+            import cv2
+
+            draw.mkdir(parents=True, exist_ok=True)
+            image = cv2.imread(str(folder / page["file"]))
+            cv2.imwrite(str(draw / f"{Path(page['file']).stem}.overlay.png"), draw_overlay(image, page, found))
+    return scores
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="a folder written by benchmarks.quality.generate")
     parser.add_argument("--model", type=Path, default=None, help="model file (default: $DIGITSCAN_MODEL or shipped)")
+    parser.add_argument("--draw", type=Path, default=None, help="write truth-vs-read overlays of imperfect pages here")
     args = parser.parse_args(argv)
     from digitscan import Scanner
 
     from .synth import CONDITIONS
 
-    scores = scan_folder(args.folder, Scanner(args.model))
+    scanner = Scanner(args.model)
+    scores = scan_folder(args.folder, scanner, args.draw)
+    read_alone(args.folder, scores, scanner.classifier.predict)
     print(table(summarize(scores, CONDITIONS)))
     print()
     print(failures(scores))

@@ -62,9 +62,10 @@ def mnist_folder() -> Path:
 class DigitBank:
     """Handwritten digit images (28x28, ink bright on black) to write pages with, by label."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, ids: np.ndarray | None = None):
         self.images = images
         self.labels = labels.astype(np.int64)
+        self.ids = np.arange(len(labels)) if ids is None else ids  # index in the source set (MNIST test)
         self._by_label = [np.flatnonzero(self.labels == d) for d in range(10)]
         missing = [d for d in range(10) if len(self._by_label[d]) == 0]
         if missing:
@@ -89,13 +90,14 @@ class DigitBank:
             cv2.putText(images[d], str(d), (6, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 3, cv2.LINE_AA)
         return cls(images, np.arange(10))
 
-    def pick(self, label: int, rng: Rng) -> np.ndarray:
-        """A random example of `label`."""
-        return self.images[rng.choice(self._by_label[label])]
+    def pick(self, label: int, rng: Rng) -> tuple[np.ndarray, int]:
+        """A random example of `label`: its image and its index in the source set."""
+        i = rng.choice(self._by_label[label])
+        return self.images[i], int(self.ids[i])
 
     def subset(self, keep: np.ndarray) -> DigitBank:
         """The examples where `keep` (a boolean array or indices) holds."""
-        return DigitBank(self.images[keep], self.labels[keep])
+        return DigitBank(self.images[keep], self.labels[keep], self.ids[keep])
 
     def readable(self, predict: Callable[[np.ndarray], np.ndarray], per_label: int = 80,
                  min_confidence: float = 0.95, rng: Rng | None = None) -> DigitBank:
@@ -125,6 +127,7 @@ class Glyph:
 
     alpha: np.ndarray
     box: tuple[int, int, int, int]  # x, y, w, h of alpha >= TRUTH_ALPHA
+    source: int | None = None  # the digit's index in the source set (MNIST test), for the truth
 
 
 def _ink_box(alpha: np.ndarray, level: float = TRUTH_ALPHA) -> tuple[int, int, int, int] | None:
@@ -244,7 +247,7 @@ def comma_glyph(height: float, stroke: float) -> Glyph:
     t = max(2, int(round(stroke)))
     top = (size // 2, 4)
     cv2.circle(alpha, top, max(1, t // 2 + 1), 1.0, -1, cv2.LINE_AA)
-    cv2.line(alpha, top, (size // 2 - int(0.1 * height), 4 + int(0.28 * height)), 1.0, t, cv2.LINE_AA)
+    cv2.line(alpha, top, (size // 2 - int(0.08 * height), 4 + int(0.22 * height)), 1.0, t, cv2.LINE_AA)
     return _glyph(alpha)
 
 
@@ -259,6 +262,7 @@ class InkPatch:
     x: int
     y: int
     label: int | None = None  # None: not a digit (a mark, a comma)
+    source: int | None = None
 
 
 @dataclass
@@ -298,7 +302,7 @@ class Sheet:
 
     def add(self, glyph: Glyph, x: int, y: int, label: int | None = None) -> int:
         """Write a glyph with its alpha's top-left corner at (x, y); returns the patch index."""
-        self.patches.append(InkPatch(glyph.alpha, int(x), int(y), label))
+        self.patches.append(InkPatch(glyph.alpha, int(x), int(y), label, glyph.source))
         return len(self.patches) - 1
 
     def ink_box(self, index: int) -> tuple[int, int, int, int]:
@@ -502,10 +506,11 @@ def write_number(bank: DigitBank, text: str, height: float, rng: Rng, hand: Hand
     for i, ch in enumerate(text):
         h = height * (1 + rng.uniform(-hand.size_jitter, hand.size_jitter))
         stroke = rng.uniform(*hand.stroke) if hand.stroke else None
-        glyph = render_digit(bank.pick(int(ch), rng), h, rng, stroke=stroke,
-                             slant=rng.uniform(-hand.slant, hand.slant))
+        image, source = bank.pick(int(ch), rng)
+        glyph = render_digit(image, h, rng, stroke=stroke, slant=rng.uniform(-hand.slant, hand.slant))
         if rng.random() < hand.broken:
             glyph = break_stroke(glyph, rng, rng.uniform(0.03, 0.06) * height)
+        glyph.source = source
         gx, gy, gw, gh = glyph.box
         baseline = int(round(rng.uniform(-0.04, 0.04) * height))
         y = baseline - (gy + gh)
@@ -528,7 +533,7 @@ def write_number(bank: DigitBank, text: str, height: float, rng: Rng, hand: Hand
         if hand.separators and left_over and left_over % 3 == 0:
             comma = comma_glyph(height, (hand.stroke[0] if hand.stroke else 0.12) * height)
             cx = right + int(0.08 * height)
-            parts.append((comma, cx - comma.box[0], -comma.box[1] - int(0.1 * height), None))
+            parts.append((comma, cx - comma.box[0], -comma.box[1] - int(0.08 * height), None))
             right = cx + comma.box[2] + int(0.05 * height)
             written += ","
     return WrittenNumber(text, written, parts)
@@ -691,9 +696,10 @@ def write_form(sheet: Sheet, bank: DigitBank, rng: Rng, hand: Hand, *, region: t
                 for i, ch in enumerate(text):
                     touch = rng.random() < touch_chance
                     h = height * (rng.uniform(0.95, 1.08) if touch else rng.uniform(0.78, 0.92))
-                    glyph = render_digit(bank.pick(int(ch), rng), h, rng,
-                                         stroke=rng.uniform(*hand.stroke) if hand.stroke else None,
+                    image, source = bank.pick(int(ch), rng)
+                    glyph = render_digit(image, h, rng, stroke=rng.uniform(*hand.stroke) if hand.stroke else None,
                                          slant=rng.uniform(-hand.slant, hand.slant))
+                    glyph.source = source
                     gx, gy, gw, gh = glyph.box
                     cx = x + (start + i + 0.5) * cell_w + rng.uniform(-0.08, 0.08) * cell_w
                     cy = y + cell_h / 2 + rng.uniform(-0.05, 0.05) * cell_h
@@ -702,7 +708,8 @@ def write_form(sheet: Sheet, bank: DigitBank, rng: Rng, hand: Hand, *, region: t
                             cy = y + cell_h - gh / 2 + rng.uniform(-0.5, 1.5) * thick
                         else:
                             side = 1 if rng.random() < 0.5 else -1
-                            cx = x + (start + i + 0.5) * cell_w + side * (cell_w / 2 - gw / 2 + rng.uniform(-0.5, 1.5) * thick)
+                            reach = cell_w / 2 - gw / 2 + rng.uniform(-0.5, 1.5) * thick
+                            cx = x + (start + i + 0.5) * cell_w + side * reach
                     indices.append(sheet.add(glyph, int(cx - gw / 2) - gx, int(cy - gh / 2) - gy, int(ch)))
                 sheet.numbers.append(NumberTruth(text, text, indices))
                 x += cells * cell_w + int(rng.uniform(1.6, 3.5) * height)
@@ -848,7 +855,8 @@ def lighting(image: np.ndarray, rng: Rng, *, gradient: float, shadow: float = 0.
         cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
         sx, sy = rng.uniform(0.05, 0.2) * w, rng.uniform(0.05, 0.2) * h
         gy, gx = np.ogrid[0:h, 0:w]
-        spot = (np.exp(-((gx - cx) ** 2) / (2 * sx * sx)) * np.exp(-((gy - cy) ** 2) / (2 * sy * sy))).astype(np.float32)
+        spot = np.exp(-((gx - cx) ** 2) / (2 * sx * sx)) * np.exp(-((gy - cy) ** 2) / (2 * sy * sy))
+        spot = spot.astype(np.float32)
         image += (glare * spot)[..., None] * (255.0 - image)
 
 
@@ -891,7 +899,7 @@ def expose(image: np.ndarray, rng: Rng) -> np.ndarray:
     """A phone's auto-exposure: a dim scene is brightened until its brightest part is at 200-240."""
     sample = image[:: max(1, image.shape[0] // 200), :: max(1, image.shape[1] // 200)].mean(axis=2)
     bright = float(np.percentile(sample, 99))
-    gain = np.clip(rng.uniform(200, 240) / max(bright, 1.0), 1.0, 3.0)
+    gain = np.clip(rng.uniform(200, 240) / max(bright, 1.0), 1.0, 2.0)
     return image * np.float32(gain)
 
 
@@ -904,13 +912,15 @@ def camera(image: np.ndarray, rng: Rng, *, blur: float = 0.0, motion: float = 0.
         kernel = np.zeros((n, n), np.float32)
         a = rng.uniform(0, np.pi)
         c = n // 2
-        cv2.line(kernel, (int(c - np.cos(a) * c), int(c - np.sin(a) * c)), (int(c + np.cos(a) * c), int(c + np.sin(a) * c)),
-                 1.0, 1, cv2.LINE_AA)
+        dx, dy = np.cos(a) * c, np.sin(a) * c
+        cv2.line(kernel, (int(c - dx), int(c - dy)), (int(c + dx), int(c + dy)), 1.0, 1, cv2.LINE_AA)
         image = cv2.filter2D(image, -1, kernel / kernel.sum())
     if noise > 0:
         h, w = image.shape[:2]
         luma = rng.standard_normal((h, w), dtype=np.float32) * noise
-        chroma = rng.standard_normal((h, w, 3), dtype=np.float32) * (noise * 0.4)
+        # Colour noise is blotchier than brightness noise (demosaicing spreads it over 2x2 pixels).
+        chroma = rng.standard_normal(((h + 1) // 2, (w + 1) // 2, 3), dtype=np.float32) * (noise * 0.4)
+        chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_NEAREST)
         image = image + luma[..., None] + chroma
     return image
 
@@ -986,7 +996,8 @@ def _apply(condition: str, s: Style, rng: Rng) -> Style:
     if condition == "multi":
         return replace(s, layout="multi", height=(28.0, 90.0))
     if condition == "large":
-        return replace(s, size=(3024, 4032), height=(60.0, 200.0), noise=rng.uniform(2.0, 4.0), blur=rng.uniform(0.6, 1.5))
+        return replace(s, size=(3024, 4032), height=(60.0, 200.0), noise=rng.uniform(2.0, 4.0),
+                       blur=rng.uniform(0.6, 1.5))
     if condition == "cheque":
         return replace(s, size=(45, 150), height=(20.0, 28.0), layout="cheque", jpeg=int(rng.integers(70, 93)),
                        blur=rng.uniform(0.0, 0.6), hand=replace(h, separators=True, stroke=(0.09, 0.14), slant=3.0))
@@ -1095,18 +1106,30 @@ def _write(sheet: Sheet, style: Style, rng: Rng, bank: DigitBank) -> float:
     return height
 
 
+def new_sheet(style: Style, rng: Rng) -> Sheet:
+    """A blank sheet of the style's paper (or board) and size."""
+    h, w = style.size
+    if style.paper == "board":
+        return Sheet(make_board(h, w, rng))
+    return Sheet(make_paper(h, w, rng, style.paper, style.texture))
+
+
 def render_page(style: Style, rng: Rng, bank: DigitBank, tags: list[str]) -> Page:
     """Make the photo of a page of the given style, and its truth."""
-    h, w = style.size
-    paper = make_board(h, w, rng) if style.paper == "board" else make_paper(h, w, rng, style.paper, style.texture)
-    sheet = Sheet(paper)
+    sheet = new_sheet(style, rng)
     height = _write(sheet, style, rng, bank)
     if style.marks:
         add_marks(sheet, rng, height, style.marks)
     if style.marks_only:
         sheet.patches = [p for p in sheet.patches if p.label is None]
         sheet.numbers = []
-    image = sheet.paper
+    return photograph(sheet, style, rng, tags)
+
+
+def photograph(sheet: Sheet, style: Style, rng: Rng, tags: list[str]) -> Page:
+    """Take the photo of a written sheet: ink, light, camera angle, exposure, optics, noise."""
+    h, w = sheet.height, sheet.width
+    image = sheet.paper.copy()
     apply_ink(image, sheet.alpha(), INKS[style.ink](rng), rng)
     if style.gradient or style.shadow or style.glare or style.vignette:
         lighting(image, rng, gradient=style.gradient, shadow=style.shadow, glare=style.glare, vignette=style.vignette)
@@ -1137,7 +1160,7 @@ def _truth(sheet: Sheet, homography: np.ndarray | None, size: tuple[int, int]) -
         else:
             for i, box in zip(number.digits, boxes):
                 ids.append(len(digits))
-                digits.append({"label": sheet.patches[i].label, "box": list(box)})
+                digits.append({"label": sheet.patches[i].label, "box": list(box), "mnist": sheet.patches[i].source})
             numbers.append({"text": number.written, "plain": number.text, "box": list(_union(boxes)), "digits": ids})
     return digits, numbers
 

@@ -10,12 +10,13 @@
 Scanning is CPU work, so it runs in worker threads (at most `scan_threads` at once) and the event
 loop keeps answering meanwhile. The classifier is shared by every Scanner in the process and a
 LiteRT interpreter is not thread-safe, so its `predict` runs under a lock; decoding, masking and
-segmenting, the larger part of a scan, still run in parallel.
+segmenting still run in parallel.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import os
 import threading
 import weakref
@@ -52,6 +53,10 @@ MIN_INK_PIXELS = 12
 SCAN_HEIGHT = 120
 SCAN_MAX_WIDTH = 2400
 ANNOTATED_MAX_SIDE = 1600
+# A drawing read as one digit with this probability, and at most this much wider than tall, is one
+# digit even when the scan finds two in it.
+SURE_DIGIT = 0.95
+WIDE_DRAWING = 1.2
 
 T = TypeVar("T")
 
@@ -69,7 +74,7 @@ class SerialClassifier:
     def __init__(self, inner: Classifier):
         while isinstance(inner, SerialClassifier):
             inner = inner.inner
-        self.inner = inner
+        self.inner: Classifier = inner
         self.num_classes = inner.num_classes
         with _PREDICT_LOCKS_GUARD:
             self._lock = _PREDICT_LOCKS.setdefault(inner, threading.Lock())
@@ -147,13 +152,19 @@ def classify_drawing(scanner: Scanner, data: bytes, source: str = "drawing") -> 
     probs = scanner.classifier.predict(to_mnist(ink)[None, :, :, None])[0]
     digit_probs = probs[:10]
     label = int(digit_probs.argmax())
+    not_a_digit = float(probs[NOT_A_DIGIT]) if len(probs) > NOT_A_DIGIT else 0.0
     digits, number = _read_number(scanner, ink)
-    several = len(digits) >= 2 and _side_by_side(digits)
+    # The scan may cut one broad digit in two (its touching-digits split); a drawing that reads
+    # surely as one digit and is no wider than a digit is one, whatever the scan says.
+    ys, xs = np.nonzero(ink)
+    wide = np.ptp(xs) + 1 > WIDE_DRAWING * (np.ptp(ys) + 1)
+    one_digit = digit_probs[label] >= SURE_DIGIT and digit_probs[label] > not_a_digit and not wide
+    several = len(digits) >= 2 and _side_by_side(digits) and not one_digit
     return {
         "label": label,
         "confidence": round(float(digit_probs[label]), 4),
         "probabilities": [round(float(p), 4) for p in digit_probs],
-        "not_a_digit": round(float(probs[NOT_A_DIGIT]), 4) if len(probs) > NOT_A_DIGIT else None,
+        "not_a_digit": round(not_a_digit, 4) if len(probs) > NOT_A_DIGIT else None,
         "number": number if several else None,
         "digits": [d.to_dict() for d in digits] if several else [],
     }
@@ -230,14 +241,17 @@ def create_app(
 
     Raises:
         ModelError: no usable model (when no scanner is given).
+
+    >>> import uvicorn  # doctest: +SKIP
+    >>> uvicorn.run(create_app(max_upload_bytes=10_000_000), host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
     if max_upload_bytes < 1:
         raise ValueError(f"max_upload_bytes must be positive, got {max_upload_bytes}")
     base = scanner if scanner is not None else Scanner()
     # A shallow copy: the caller's Scanner keeps its own classifier object untouched.
-    serial = Scanner.__new__(Scanner)
-    serial.__dict__.update(base.__dict__)
-    serial.classifier = SerialClassifier(base.classifier)
+    serial = copy.copy(base)
+    classifier = SerialClassifier(base.classifier)
+    serial.classifier = classifier
     threads = scan_threads or max(2, os.cpu_count() or 1)
     limiter = anyio.CapacityLimiter(threads)
 
@@ -293,13 +307,13 @@ def create_app(
 
     @app.get("/health", summary="Liveness and the model in use")
     async def health() -> dict[str, Any]:
-        inner = serial.classifier.inner
+        inner = classifier.inner
         model = getattr(inner, "path", None)
         return {
             "status": "ok",
             "version": __version__,
             "model": Path(model).name if model else type(inner).__name__,
-            "classes": serial.classifier.num_classes,
+            "classes": classifier.num_classes,
             "max_upload_bytes": max_upload_bytes,
         }
 
@@ -335,8 +349,9 @@ def create_app(
         The drawing's ink is cropped, fitted and centred the MNIST way and classified:
         `label` is the likeliest digit, `confidence` its probability, `probabilities` those of
         digits 0-9 and `not_a_digit` that of the model's 11th class. The drawing is also scanned
-        like a photo: when it holds several digits side by side, `number` is their reading (the
-        answer, then) and `digits` lists them (label, confidence, box in drawing pixels).
+        like a photo: when it holds several digits side by side (and does not read surely as one
+        digit), `number` is their reading (the answer, then) and `digits` lists them (label,
+        confidence, box in drawing pixels).
         A blank canvas gives `label: null` and `message: "nothing drawn"`.
         """
         data = await file.read()
