@@ -24,7 +24,7 @@ def test_shipped_model_is_found_checked_and_batched():
     batch = x[:200, :, :, None].astype(np.float32) / 255.0
     probs = clf.predict(batch)
     assert probs.shape == (200, 11)
-    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=0.01)  # int8 outputs move in steps of 1/256
     assert (probs.argmax(axis=1) == y[:200]).mean() > 0.97
     # One call of N equals N calls of one.
     singles = np.concatenate([clf.predict(batch[i : i + 1]) for i in range(10)])
