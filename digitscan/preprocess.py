@@ -34,6 +34,9 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
     # turn such an edge into a stripe of "ink".
     k = max(7, (max(small.shape) // 20) | 1)
     small = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    # Upsampling blends the two sides of such an edge; moving each dark region out by one
+    # small pixel first keeps the blend on the bright side, where it makes no ink.
+    small = cv2.erode(small, np.ones((3, 3), np.uint8))
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
