@@ -49,7 +49,7 @@ def photographed_page(numbers: list[str]) -> bytes:
     alpha = np.clip((235.0 - gray) / 205.0, 0, 1)[:, :, None]
     paper = np.array([200, 222, 236], np.float32) * np.linspace(1.0, 0.72, gray.shape[1])[None, :, None]
     photo = paper * (1 - alpha) + np.array([130, 45, 25], np.float32) * alpha
-    photo += np.random.default_rng(3).normal(0, 3, photo.shape)
+    photo += np.random.default_rng(3).normal(0, 1.2, photo.shape)
     ok, buf = cv2.imencode(".jpg", np.clip(photo, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     return buf.tobytes()

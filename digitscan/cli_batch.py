@@ -112,6 +112,8 @@ def batch(inputs: tuple[str, ...], output: Path, recursive: bool, annotate: Path
 
             summary = run_parquet(inputs, output, config=config, recursive=recursive, workers=workers,
                                   address=address, resume=resume, force=force, quiet=quiet)
+            for problem in summary.problems:
+                click.echo(f"digitscan: warning: {problem}", err=True)
             _finish(summary, quiet)
             return
         found = discover(inputs, recursive=recursive, exclude=[annotate] if annotate else [])

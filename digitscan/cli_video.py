@@ -5,8 +5,10 @@ Kept light at import time (click only): `digitscan --help` imports this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -14,6 +16,20 @@ import click
 from .cli import build_scanner, confidence_option, fail, model_option
 
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
+
+
+def _interruptible(command: Callable[..., None]) -> Callable[..., None]:
+    """Ctrl-C before the frame loop starts (loading the model, opening a camera) ends quietly too."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        try:
+            command(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("digitscan: interrupted", err=True)
+            sys.exit(INTERRUPTED)
+
+    return run
 
 
 def _warn(message: str) -> None:
@@ -63,6 +79,7 @@ def _window_available() -> str | None:
 @work_size_option
 @confidence_option
 @model_option
+@_interruptible
 def webcam(camera: str, width: int | None, height: int | None, no_window: bool, as_json: bool,
            max_frames: int | None, snapshots: Path, window: int, work_size: int, min_confidence: float,
            model: Path | None) -> None:
@@ -113,6 +130,8 @@ def webcam(camera: str, width: int | None, height: int | None, no_window: bool, 
         capture.stop()
     for path in summary.snapshots:
         click.echo(f"saved {path}", err=True)
+    for problem in summary.problems:
+        _warn(problem)
     if capture.problem and not summary.quit_by_key and not summary.interrupted:
         _warn(f"{capture.name}: {capture.problem}")
     if summary.interrupted:
@@ -136,10 +155,11 @@ def _same_path(a: Path, source: str) -> bool:
               help="Scan every N-th frame (the annotated video then has those frames only).")
 @click.option("--window-size", "window", type=click.IntRange(1, 60), default=5, show_default=True,
               help="How many recent readings of a digit vote on the label shown.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
 @work_size_option
 @confidence_option
 @model_option
+@_interruptible
 def video(source: str, output: Path | None, jsonl: Path | None, every: int, window: int, quiet: bool,
           work_size: int, min_confidence: float, model: Path | None) -> None:
     """Read the handwritten numbers in a video: SOURCE is a file, a stream URL or a camera index.

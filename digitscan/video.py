@@ -791,6 +791,7 @@ class LiveSummary:
 
     frames: int = 0  # frames scanned
     snapshots: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # snapshots that could not be saved
     quit_by_key: bool = False
     interrupted: bool = False
 
@@ -863,7 +864,10 @@ def run_live(
                     shown = None
                 elif key in (ord("s"), ord("S")) and reading is not None:
                     image = shown if shown is not None else annotate(reading, show_mask=show_mask)
-                    summary.snapshots.append(save_snapshot(reading, image, folder))
+                    try:
+                        summary.snapshots.append(save_snapshot(reading, image, folder))
+                    except (OutputError, OSError) as exc:  # a full disk must not end the session
+                        summary.problems.append(str(exc))
             if max_frames is not None and summary.frames >= max_frames:
                 break
         else:

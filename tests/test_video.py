@@ -399,3 +399,11 @@ def test_webcam_without_a_display_says_so(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     result = run("webcam", "--camera", "99")
     assert result.exit_code == 2 and "--no-window" in result.stderr
+
+
+def test_the_commands_default_work_size_is_the_librarys():
+    from digitscan.cli_video import video, webcam
+    from digitscan.video import VIDEO_WORK_SIZE
+
+    for command in (video, webcam):
+        assert next(p.default for p in command.params if p.name == "work_size") == VIDEO_WORK_SIZE

@@ -249,14 +249,16 @@ def read_alone(folder: Path, scores: list[PageScore], predict) -> None:
 
     from digitscan.normalize import to_mnist
 
-    from .synth import DigitBank
+    from training.data import load_split
 
-    bank = DigitBank.mnist_test()
+    from .synth import mnist_folder
+
+    images, _ = load_split(mnist_folder(), "test")
     pages = json.loads((folder / "truth.json").read_text())["pages"]
     wanted = sorted({d["mnist"] for p in pages for d in p["digits"] if d.get("mnist") is not None})
     if not wanted:
         return
-    labels = predict(np.stack([to_mnist(bank.images[i]) for i in wanted])[..., None]).argmax(axis=1)
+    labels = predict(np.stack([to_mnist(images[i]) for i in wanted])[..., None]).argmax(axis=1)
     read = dict(zip(wanted, labels.tolist()))
     for page, score in zip(pages, scores):
         score.alone_right = sum(1 for d in page["digits"] if read.get(d.get("mnist")) == d["label"])
