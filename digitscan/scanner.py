@@ -16,11 +16,13 @@ from .normalize import normalize_crops
 from .preprocess import ink_mask
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
-from .segment import clean_mask, sort_blobs
+from .segment import clean_mask, deskew, estimate_skew, map_box, sort_blobs
 from .touching import Split, split_touching
 
 # Writing shorter than this (in working pixels) is read again from a less reduced image.
 MIN_DIGIT_HEIGHT = 20
+# Pages tilted less than this (degrees) are read as they are.
+MIN_SKEW = 1.0
 
 
 class Scanner:
@@ -68,17 +70,25 @@ class Scanner:
             page = page.at_reduce(page.reduce // 2)
             mask = ink_mask(page.gray)
             seg = clean_mask(mask)
+        # A tilted page: turn it straight, so that rules and boxes are level again.
+        back = None
+        angle = estimate_skew(mask)
+        if abs(angle) >= MIN_SKEW:
+            straight, back = deskew(mask, angle)
+            seg = clean_mask(straight)
         clean = seg.mask
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         found = self._accept(clean, boxes, probs)
-        scale = page.scale
-        digits = [
-            Digit(label, conf, _to_original(box, scale, page.width, page.height))
-            for box, label, conf in found
-            if conf >= self.min_confidence
-        ]
-        marks = [_to_original(m, scale, page.width, page.height) for m in marks]
+        h, w = page.gray.shape
+
+        def to_original(box: Box) -> Box:
+            if back is not None:
+                box = map_box(box, back, w, h)
+            return _to_original(box, page.scale, page.width, page.height)
+
+        digits = [Digit(label, conf, to_original(box)) for box, label, conf in found if conf >= self.min_confidence]
+        marks = [to_original(m) for m in marks]
         ordered, numbers = group_numbers(digits, marks)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, page=page)
         if trace:

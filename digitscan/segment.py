@@ -43,19 +43,85 @@ def typical_height(mask: np.ndarray) -> float:
     return _typical(_components(mask)[1], mask.shape[0])
 
 
+def estimate_skew(mask: np.ndarray, max_angle: float = 12.0) -> float:
+    """The tilt of the page in degrees (counter-clockwise positive), from its long lines.
+
+    Rules, underlines and the edges of form boxes are drawn straight; on a tilted photo they
+    are the surest measure of the tilt. Returns 0 when there are no long lines to measure.
+
+    >>> m = np.zeros((200, 400), np.uint8)
+    >>> _ = cv2.line(m, (20, 120), (380, 120 - int(360 * np.tan(np.deg2rad(5)))), 255, 3)
+    >>> round(estimate_skew(m))
+    5
+    """
+    labels, stats = _components(mask)
+    height = _typical(stats, mask.shape[0]) or 20.0
+    long_min = max(40.0, 4 * height)
+    angles, weights = [], []
+    for i in np.flatnonzero(np.maximum(stats[:, 2], stats[:, 3]) >= long_min):
+        x, y, w, h, area = stats[i]
+        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i + 1)
+        if len(xs) < 20:
+            continue
+        pts = np.column_stack([xs, ys]).astype(np.float32)
+        vx, vy, _, _ = cv2.fitLine(pts, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        angle = float(np.degrees(np.arctan2(-vy, vx)))
+        # Fold to the nearest axis: vertical lines tell the tilt as well as horizontal ones.
+        angle = (angle + 45) % 90 - 45
+        # Only a line-like blob counts: its pixels must hug the fitted line.
+        spread = np.abs((xs - xs.mean()) * vy - (ys - ys.mean()) * vx)
+        if abs(angle) <= max_angle and np.percentile(spread, 90) < 0.15 * max(w, h):
+            angles.append(angle)
+            weights.append(max(w, h))
+    if not angles:
+        return 0.0
+    order = np.argsort(angles)
+    cum = np.cumsum(np.array(weights)[order])
+    return float(np.array(angles)[order][np.searchsorted(cum, cum[-1] / 2)])  # weighted median
+
+
+def deskew(mask: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate a mask by -`angle` degrees (on a canvas grown to hold all of it).
+
+    Returns the rotated mask and the 2x3 matrix that maps its pixels back to the original's.
+    """
+    h, w = mask.shape
+    forward = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
+    cos, sin = abs(forward[0, 0]), abs(forward[0, 1])
+    nw, nh = int(np.ceil(w * cos + h * sin)), int(np.ceil(w * sin + h * cos))
+    forward[0, 2] += nw / 2 - w / 2
+    forward[1, 2] += nh / 2 - h / 2
+    rotated = cv2.warpAffine(mask, forward, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+    _, rotated = cv2.threshold(rotated, 127, 255, cv2.THRESH_BINARY)
+    return rotated, cv2.invertAffineTransform(forward)
+
+
+def map_box(box: Box, matrix: np.ndarray, width: int, height: int) -> Box:
+    """The axis-aligned box, in another image, of a box's corners moved by a 2x3 matrix."""
+    corners = np.array([[box.x, box.y, 1], [box.x2, box.y, 1], [box.x, box.y2, 1], [box.x2, box.y2, 1]], np.float64)
+    pts = corners @ matrix.T
+    x1, y1 = np.clip(pts.min(axis=0), 0, [width, height])
+    x2, y2 = np.clip(pts.max(axis=0), 0, [width, height])
+    return Box(int(np.floor(x1)), int(np.floor(y1)), max(1, int(np.ceil(x2 - x1))), max(1, int(np.ceil(y2 - y1))))
+
+
 def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
 
 
 def find_lines(mask: np.ndarray, min_length: int) -> np.ndarray:
-    """Mask of the straight horizontal and vertical runs of ink at least `min_length` long."""
+    """Mask of the straight horizontal and vertical runs of ink at least `min_length` long.
+
+    A thin rule photographed a little askew steps from one pixel row to the next, so runs are
+    looked for on a copy thickened across the line by a pixel each way.
+    """
     min_length = max(3, int(min_length))
     lines = np.zeros_like(mask)
     for horizontal in (True, False):
-        found = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _line_kernel(min_length, horizontal))
+        across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))
+        found = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_OPEN, _line_kernel(min_length, horizontal))
         # Thicken a little: the anti-aliased rim of a rule is not in the opened line.
-        grow = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))
-        lines |= cv2.dilate(found, grow) & mask
+        lines |= cv2.dilate(found, across) & mask
     return lines
 
 
@@ -68,9 +134,11 @@ def remove_lines(mask: np.ndarray, lines: np.ndarray, stroke: int) -> np.ndarray
     rest = cv2.subtract(mask, lines)
     if not lines.any():
         return rest
-    span = max(3, 2 * stroke + 1)
+    span = max(3, 2 * stroke + 3)
     bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, _line_kernel(span, horizontal=False))
     bridged |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, _line_kernel(span, horizontal=True))
+    # A slanting stroke leaves the line at a step aside from where it came in: bridge that too.
+    bridged |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
     return rest | (bridged & lines)
 
 

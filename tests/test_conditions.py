@@ -177,3 +177,38 @@ def test_blank_page_reads_nothing(scanner, bank, changes):
     assert not page.digits
     result = read(scanner, page)
     assert result.digits == [] and result.numbers == []
+
+
+# The measuring instruments themselves: the generator's truth and the scorer.
+
+
+@pytest.mark.parametrize("changes", [{}, {"rotation": 8.0, "perspective": 0.06, "zoom": 0.9}], ids=["flat", "warped"])
+def test_truth_boxes_are_tight_around_each_digits_ink(changes):
+    page = render_page(replace(BASE, **changes), np.random.default_rng(30), synth.DigitBank.synthetic(), ["truth"])
+    ink = page.image.min(axis=2) < 140  # black pen on white paper, no noise
+    assert page.digits
+    for d in page.digits:
+        x, y, w, h = d["box"]
+        inside = ink[y : y + h, x : x + w]
+        # Every edge of the box touches ink (within 2 px): the box is the ink's, not a guess.
+        assert inside[:2].any() and inside[-2:].any() and inside[:, :2].any() and inside[:, -2:].any(), d
+
+
+def test_scoring_counts_right_misread_missed_and_extra():
+    from benchmarks.quality.score import score_page
+
+    truth = {"file": "p.png", "conditions": ["clean"],
+             "digits": [{"label": 1, "box": [10, 10, 10, 20]}, {"label": 2, "box": [25, 10, 12, 20]},
+                        {"label": 3, "box": [90, 10, 12, 20]}],
+             "numbers": [{"text": "1,2", "box": [10, 10, 27, 20]}, {"text": "3", "box": [90, 10, 12, 20]}]}
+    result = {"digits": [{"label": 1, "box": [10, 11, 10, 19]}, {"label": 7, "box": [25, 10, 12, 20]},
+                         {"label": 5, "box": [200, 10, 12, 20]}],
+              "numbers": [{"text": "1,7", "box": [10, 10, 27, 20]}, {"text": "5", "box": [200, 10, 12, 20]}]}
+    s = score_page(truth, result)
+    assert (s.right_digits, len(s.misread), len(s.missed), len(s.extra)) == (1, 1, 1, 1)
+    assert s.found_numbers == 0 and not s.perfect
+    assert score_page(truth, {"digits": truth["digits"], "numbers": truth["numbers"]}).perfect
+    # A number read without its separator counts only in the digits-only score.
+    plain = score_page(truth, {"digits": truth["digits"], "numbers": [{"text": "12", "box": [10, 10, 27, 20]},
+                                                                      {"text": "3", "box": [90, 10, 12, 20]}]})
+    assert (plain.found_numbers, plain.found_plain) == (1, 2)

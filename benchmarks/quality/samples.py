@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / name).write_bytes(data)
         expected[name] = page.texts
         print(f"{name}: {len(data) // 1024} KB, {page.texts}", file=sys.stderr)
-    (args.out / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    lines = ",\n".join(f"  {json.dumps(name)}: {json.dumps(texts)}" for name, texts in expected.items())
+    (args.out / "expected.json").write_text("{\n" + lines + "\n}\n")
 
 
 if __name__ == "__main__":

@@ -413,7 +413,19 @@ def make_paper(height: int, width: int, rng: Rng, kind: str = "white", texture: 
                 cv2.line(fibres, (x, y), (int(x + n * np.cos(a)), int(y + n * np.sin(a))),
                          float(rng.uniform(-1, 1)), 1, cv2.LINE_AA)
             paper += (fibres * 22.0 * texture)[..., None]
+        if texture > 0.5 and rng.random() < 0.5:
+            paper += _fold(height, width, rng, texture)[..., None]
     return paper
+
+
+def _fold(height: int, width: int, rng: Rng, texture: float) -> np.ndarray:
+    """The crease of a sheet that was folded: a soft step of shading with a thin line along it."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    a = rng.uniform(-0.15, 0.15) + (np.pi / 2 if rng.random() < 0.5 else 0.0)
+    d = (xx - rng.uniform(0.3, 0.7) * width) * np.sin(a) - (yy - rng.uniform(0.3, 0.7) * height) * np.cos(a)
+    step = np.tanh(d / rng.uniform(3, 12)) * rng.uniform(2, 6) * texture
+    crease = np.exp(-(d / rng.uniform(0.7, 1.5)) ** 2) * -rng.uniform(6, 16) * texture
+    return (step + crease).astype(np.float32)
 
 
 def make_board(height: int, width: int, rng: Rng) -> np.ndarray:
