@@ -13,7 +13,7 @@ from .result import Box, Digit, Number
 
 
 def group_numbers(
-    digits: list[Digit], marks: list[Box] | None = None, gap: float = 0.75
+    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0
 ) -> tuple[list[Digit], list[Number]]:
     """Order digits in reading order and group them into numbers.
 
@@ -76,12 +76,17 @@ def _separator(left: Box, right: Box, marks: list[Box]) -> str:
     """',' or '.' when a small mark sits low in the gap between two digits; '' otherwise."""
     h = (left.h + right.h) / 2
     base = (left.y2 + right.y2) / 2
+    clear = max(1.0, 0.03 * h)  # a piece of a broken digit lies against it; a separator stands apart
     for m in marks:
-        cx, cy = m.x + m.w / 2, m.y + m.h / 2
-        if left.x2 - 0.1 * h <= cx <= right.x + 0.1 * h and base - 0.35 * h <= cy <= base + 0.25 * h:
-            if m.h > 0.3 * h or m.w > 0.3 * h:
-                continue
-            return "," if (m.y2 > base + 0.08 * h or m.h > 1.4 * m.w) else "."
+        cy = m.y + m.h / 2
+        if not (left.x2 + clear <= m.x and m.x2 + clear <= right.x and base - 0.2 * h <= cy <= base + 0.25 * h):
+            continue
+        if m.h > 0.35 * h or m.w > 0.2 * h or m.w > 2 * m.h:
+            continue
+        if m.y2 > base + 0.08 * h or m.h > 1.4 * m.w:
+            return ","
+        if m.h <= 0.22 * h:
+            return "."
     return ""
 
 

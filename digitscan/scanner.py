@@ -79,6 +79,7 @@ class Scanner:
         clean = seg.mask
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
+        boxes, probs = self._join_pieces(clean, boxes, probs, seg.height)
         found = self._accept(clean, boxes, probs)
         h, w = page.gray.shape
 
@@ -95,6 +96,46 @@ class Scanner:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
                             "crops": normalize_crops(clean, [d for d, _, _ in found])}
         return result
+
+    def _join_pieces(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
+                     height: float) -> tuple[list[Box], np.ndarray]:
+        """Join two neighbouring blobs when the classifier reads them together as one clear digit
+        and apart as less: the pieces of a stroke that a pen skipped or a fold broke."""
+        if len(boxes) < 2 or not height:
+            return boxes, probs
+        conf = np.where(probs.argmax(axis=1) == NOT_A_DIGIT, 0.0, probs.max(axis=1))
+        pairs = []
+        order = sorted(range(len(boxes)), key=lambda i: boxes[i].x)
+        for a_pos, i in enumerate(order):
+            for j in order[a_pos + 1 :]:
+                a, b = boxes[i], boxes[j]
+                if b.x - a.x2 > 0.25 * height:
+                    break
+                u = a.union(b)
+                if u.w > 1.1 * height or u.h > 1.4 * height:
+                    continue
+                if min(a.y2, b.y2) - max(a.y, b.y) < -0.25 * height:
+                    continue  # one far above the other
+                if min(conf[i], conf[j]) >= 0.9 and min(a.h, b.h) >= 0.75 * height:
+                    continue  # two clear, full-height digits
+                pairs.append((i, j, u))
+        if not pairs:
+            return boxes, probs
+        joined = self.classifier.predict(normalize_crops(mask, [u for _, _, u in pairs]))
+        used: set[int] = set()
+        merged_boxes, merged_probs = [], []
+        for k in np.argsort(-joined.max(axis=1)):
+            i, j, u = pairs[k]
+            label, c = int(joined[k].argmax()), float(joined[k].max())
+            if i in used or j in used or label == NOT_A_DIGIT or c < 0.9 or c <= min(conf[i], conf[j]) + 0.1:
+                continue
+            used.update((i, j))
+            merged_boxes.append(u)
+            merged_probs.append(joined[k])
+        if not used:
+            return boxes, probs
+        keep = [i for i in range(len(boxes)) if i not in used]
+        return [boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)])
 
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray) -> list[tuple[Box, int, float]]:
         """Keep what reads as a digit; try to split what looks like digits touching."""

@@ -5,9 +5,11 @@ overlap of its box with where the track's box is expected now (its last box move
 motion). A digit that overlaps no track but lies within half a digit of one, and is about its
 size, is matched too: a page moved fast overlaps little from one frame to the next. When most
 tracks find no digit at once (the page jumped, or the frames are far apart), the one shift of
-the whole page that lines up the most old boxes with new ones is found and matching is redone. Each
-track shows the label that most of its last `window` readings agree on, so that one frame's
-misreading is outvoted, and a digit that drops out of one or two frames is held at its place.
+the whole page that lines up the most old boxes with new ones is found and matching is redone.
+
+Each track shows the label that most of its last `window` readings agree on, so that one
+frame's misreading is outvoted, and a digit that drops out of one or two frames is held at its
+place.
 
 The numbers are then formed again from the voted digits with :func:`digitscan.group.group_numbers`,
 exactly as for a photo.
@@ -123,15 +125,16 @@ def _box_for(track: Track, label: int, box: Box) -> Box:
     return Box(int(round(box.x + (box.w - w) / 2)), int(round(box.y + (box.h - h) / 2)), w, h)
 
 
-def _page_shift(expected: np.ndarray, found: np.ndarray, max_boxes: int = 40) -> tuple[np.ndarray, int]:
+def _page_shift(expected: np.ndarray, found: np.ndarray, same_label: np.ndarray,
+                max_boxes: int = 40) -> tuple[np.ndarray, int]:
     """The translation that lines up the most expected boxes with found ones (IoU >= 0.5), and how many.
 
-    Every pairing of an expected box with a found box of about its height proposes a shift;
-    each is scored by how many expected boxes it lines up.
+    Every pairing of an expected box with a found box of about its height and the same label
+    proposes a shift; each is scored by how many expected boxes it lines up.
     """
     e, f = expected[:max_boxes], found[:max_boxes]
     ratio = np.maximum(e[:, None, 3], f[None, :, 3]) / np.maximum(np.minimum(e[:, None, 3], f[None, :, 3]), 1.0)
-    ti, fi = np.nonzero(ratio < 1.3)
+    ti, fi = np.nonzero((ratio < 1.3) & same_label[:max_boxes, :max_boxes])
     if len(ti) == 0:
         return np.zeros(2), 0
     shifts = (f[fi, :2] + f[fi, 2:] / 2) - (e[ti, :2] + e[ti, 2:] / 2)
@@ -190,7 +193,9 @@ class DigitTracker:
         if len(pairs) < 0.5 * min(len(expected), len(found)):
             # Most digits lost at once: the page (or camera) jumped, as between frames far
             # apart. Look for the one shift that lines up most of the old boxes with new ones.
-            shift, aligned = _page_shift(last, found)
+            labels = np.array([t.vote()[0] for t in self.tracks])
+            same = labels[:, None] == np.array([d.label for d in digits])[None, :]
+            shift, aligned = _page_shift(last, found, same)
             if aligned > len(pairs) and aligned >= max(2, 0.5 * min(len(expected), len(found))):
                 last[:, :2] += shift
                 pairs, _ = self._pairs(last, found)
@@ -299,7 +304,9 @@ class ReadingSmoother:
     def update(self, raw: ScanResult) -> SmoothedReading:
         shown = self.tracker.update(raw.digits)
         by_digit = {id(t.digit): t for t in shown}
-        ordered, numbers = group_numbers([t.digit for t in shown])
+        # The frame's dots and commas, where the Scanner keeps them, so "1,250.00" stays whole.
+        marks = getattr(raw, "marks", None)
+        ordered, numbers = group_numbers([t.digit for t in shown], marks)
         result = ScanResult(raw.source, raw.width, raw.height, ordered, numbers, page=raw.page)
         tracks = [by_digit[id(d)].track for d in ordered]
         held = [by_digit[id(d)].raw is None for d in ordered]

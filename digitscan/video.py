@@ -317,7 +317,10 @@ class LiveCapture:
         """
         self._cap = open_capture(self.source, width=self._size[0], height=self._size[1])
         fps = _source_fps(self._cap)
-        pace = None if isinstance(self.source, int) else 1.0 / (fps or DEFAULT_FPS)
+        # A file is played at its frame rate, as a camera would give it; cameras and streams
+        # give frames at their own pace.
+        live = isinstance(self.source, int) or "://" in str(self.source)
+        pace = None if live else 1.0 / (fps or DEFAULT_FPS)
         self._thread = threading.Thread(target=self._run, args=(self._cap, pace), name="digitscan-capture", daemon=True)
         self._thread.start()
         with self._cond:
@@ -343,16 +346,14 @@ class LiveCapture:
                     break
                 now = time.monotonic()
                 if not ok:
-                    if pace is not None:  # a file ends; a stream that fails has dropped
-                        if "://" in str(self.source) and index:
-                            self.problem = f"stream stopped after {index} frames"
-                        elif index == 0:
+                    if pace is not None:  # the file has ended
+                        if index == 0:
                             self.problem = "no frame could be read"
                         break
                     if now - last_ok > self.stall_timeout:
                         self.problem = f"stopped giving frames after {index}" if index else "no frame could be read"
                         break
-                    time.sleep(0.01)  # a camera may miss a frame or two; keep trying a while
+                    time.sleep(0.01)  # a camera or stream may miss a frame or two; keep trying a while
                     continue
                 last_ok = now
                 if pace is not None:

@@ -1,8 +1,9 @@
 """Reading numbers in photos under one hard condition at a time, on pages made in code.
 
-Each page is written with MNIST *test* digits that the classifier reads right when shown each
-alone (decided here, at run time, with the real model), so a failure points at the pipeline
-(ink mask, line and frame removal, joining, splitting, grouping), not at an illegible digit.
+Each page is written with MNIST *test* digits (the 600 kept in `benchmarks/quality/`) that the
+classifier reads right when shown each alone (decided here, at run time, with the real model),
+so a failure points at the pipeline (ink mask, line and frame removal, joining, splitting,
+grouping), not at an illegible digit.
 The pages come from `benchmarks.quality.synth`, the generator of the quality benchmark; the
 expected numbers are what the generator wrote, never hard-coded.
 """
@@ -24,11 +25,8 @@ BASE = Style(size=(600, 800), height=(44.0, 56.0), count=(3, 5))
 
 @pytest.fixture(scope="module")
 def bank(scanner) -> synth.DigitBank:
-    try:
-        digits = synth.DigitBank.mnist_test()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    return digits.readable(scanner.classifier.predict, per_label=60, min_confidence=0.98)
+    """The committed MNIST test digits (60 a label) that the model reads right alone."""
+    return synth.DigitBank.committed().readable(scanner.classifier.predict, per_label=60, min_confidence=0.98)
 
 
 def make(bank: synth.DigitBank, seed: int, tag: str, **changes) -> Page:

@@ -123,9 +123,9 @@ def test_separators_join_a_number_and_are_written_into_it():
     def d(label, x):
         return Digit(label, 0.9, Box(x, 100, 20, 40))
 
-    digits = [d(1, 0), d(2, 54), d(5, 79), d(0, 104), d(0, 158), d(0, 183)]
-    comma = Box(30, 132, 5, 12)  # low, reaching below the baseline
-    point = Box(134, 134, 5, 5)  # low, round, on the baseline
+    digits = [d(1, 0), d(2, 64), d(5, 89), d(0, 114), d(0, 178), d(0, 203)]
+    comma = Box(40, 132, 5, 12)  # low, reaching below the baseline
+    point = Box(149, 134, 5, 5)  # low, round, on the baseline
     assert [n.text for n in group_numbers(digits, [comma, point])[1]] == ["1,250.00"]
     # Without the marks, the wide gaps split the amount into three numbers.
     assert [n.text for n in group_numbers(digits)[1]] == ["1", "250", "00"]

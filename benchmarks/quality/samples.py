@@ -1,6 +1,10 @@
 """Make the sample photos in `samples/` and `samples/expected.json`, with the quality generator.
 
-    python -m benchmarks.quality.samples [--out samples] [--seed 7]
+    python -m benchmarks.quality.samples [--out samples] [--seed 7] [--test-digits]
+
+`--test-digits` also rewrites `benchmarks/quality/mnist_test_digits.npz`, the 600 MNIST test
+digits (60 of each label) that `tests/test_conditions.py` writes its pages with, so that the
+tests need no data set.
 
 Four scenes a user would photograph: a meter log (a ruled table in blue pen, lit from one
 side), a score sheet of boxed fields, a cheque's amount field with a thousands separator, and
@@ -19,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .synth import (DigitBank, Hand, Page, Style, draw_security_pattern, new_sheet, photograph, put_number,
-                    write_form, write_number)
+from .synth import (TEST_DIGITS, DigitBank, Hand, Page, Style, draw_security_pattern, new_sheet, photograph,
+                    put_number, write_form, write_number)
 
 Rng = np.random.Generator
 
@@ -102,8 +106,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("samples"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--model", type=Path, default=None, help="model that picks readable digits")
+    parser.add_argument("--test-digits", action="store_true", help=f"also rewrite {TEST_DIGITS.name}")
     args = parser.parse_args(argv)
     from digitscan.classify import load_classifier
+
+    if args.test_digits:
+        DigitBank.mnist_test().save_subset(TEST_DIGITS)
+        print(f"wrote {TEST_DIGITS}", file=sys.stderr)
 
     bank = DigitBank.mnist_test().readable(load_classifier(args.model).predict, per_label=100, min_confidence=0.98)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,8 @@ CONDITIONS = (
 MIXABLE = ("paper", "lighting", "ink", "stroke", "ruled", "grid", "boxes", "marks", "blur_jpeg",
            "geometry", "broken", "touching")
 
+# 60 MNIST test digits of each label, for tests that must not depend on the full data set.
+TEST_DIGITS = Path(__file__).resolve().with_name("mnist_test_digits.npz")
 TRUTH_ALPHA = 0.35  # a pixel belongs to a digit's ink (and to its truth box) from this alpha on
 PAGE_SIZES = ((960, 1280), (1200, 1600), (768, 1024), (1280, 960), (1080, 1440))  # (h, w)
 
@@ -85,6 +87,19 @@ class DigitBank:
 
         images, labels = load_split(folder or mnist_folder(), "test")
         return cls(images, labels).subset(~np.array([_has_fleck(im) for im in images]))
+
+    @classmethod
+    def committed(cls, path: str | Path | None = None) -> DigitBank:
+        """The small subset of MNIST test digits kept in the repository for the condition tests."""
+        with np.load(path or TEST_DIGITS) as data:
+            return cls(data["images"], data["labels"], data["ids"])
+
+    def save_subset(self, path: str | Path, per_label: int = 60, seed: int = 0) -> None:
+        """Write `per_label` random examples of each label (with their source indices) to an .npz."""
+        rng = np.random.default_rng(seed)
+        keep = np.sort(np.concatenate([rng.choice(ids, per_label, replace=False) for ids in self._by_label]))
+        np.savez_compressed(path, images=self.images[keep], labels=self.labels[keep].astype(np.uint8),
+                            ids=self.ids[keep].astype(np.int32))
 
     @classmethod
     def synthetic(cls) -> DigitBank:
@@ -931,8 +946,11 @@ def expose(image: np.ndarray, rng: Rng) -> np.ndarray:
     return image * np.float32(gain)
 
 
-def camera(image: np.ndarray, rng: Rng, *, blur: float = 0.0, motion: float = 0.0, noise: float = 0.0) -> np.ndarray:
-    """Optics and sensor: Gaussian blur (sigma px), motion blur (length px), noise (sigma levels)."""
+def camera(image: np.ndarray, rng: Rng, *, blur: float = 0.0, motion: float = 0.0, noise: float = 0.0,
+           sharpen: float = 0.0) -> np.ndarray:
+    """Optics, sensor and the phone's processing: Gaussian blur (sigma px), motion blur (length
+    px), noise (sigma levels), then unsharp masking (`sharpen`: its amount), which leaves light
+    halos along dark strokes."""
     if blur > 0:
         image = cv2.GaussianBlur(image, (0, 0), blur)
     if motion >= 2:
@@ -950,6 +968,8 @@ def camera(image: np.ndarray, rng: Rng, *, blur: float = 0.0, motion: float = 0.
         chroma = rng.standard_normal(((h + 1) // 2, (w + 1) // 2, 3), dtype=np.float32) * (noise * 0.4)
         chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_NEAREST)
         image = image + luma[..., None] + chroma
+    if sharpen > 0:
+        image = cv2.addWeighted(image, 1 + sharpen, cv2.GaussianBlur(image, (0, 0), 1.2), -sharpen, 0)
     return image
 
 
@@ -980,14 +1000,15 @@ class Style:
     blur: float = 0.0
     motion: float = 0.0
     noise: float = 0.0
+    sharpen: float = 0.0
     jpeg: int | None = None  # quality; None saves a PNG
 
 
 def _photo(style: Style, rng: Rng) -> Style:
-    """What any phone photo has: slightly uneven light, a little noise and blur, JPEG."""
+    """What any phone photo has: slightly uneven light, a little noise and blur, sharpening, JPEG."""
     return replace(style, texture=rng.uniform(0.1, 0.3), paper=str(rng.choice(["white", "white", "cream"])),
                    gradient=rng.uniform(0.0, 0.12), vignette=rng.uniform(0.0, 0.1), noise=rng.uniform(1.0, 3.0),
-                   blur=rng.uniform(0.0, 0.7), jpeg=int(rng.integers(85, 96)))
+                   blur=rng.uniform(0.0, 0.7), sharpen=rng.uniform(0.0, 0.6), jpeg=int(rng.integers(85, 96)))
 
 
 def _apply(condition: str, s: Style, rng: Rng) -> Style:
@@ -1168,7 +1189,7 @@ def photograph(sheet: Sheet, style: Style, rng: Rng, tags: list[str]) -> Page:
         image = cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=table)
     image = expose(image, rng)
-    image = camera(image, rng, blur=style.blur, motion=style.motion, noise=style.noise)
+    image = camera(image, rng, blur=style.blur, motion=style.motion, noise=style.noise, sharpen=style.sharpen)
     image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
     digits, numbers = _truth(sheet, homography, (w, h))
     return Page(image, tags, digits, numbers, style.jpeg)
