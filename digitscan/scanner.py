@@ -79,7 +79,7 @@ class Scanner:
         clean = seg.mask
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
-        boxes, probs = self._join_pieces(clean, boxes, probs, seg.height)
+        boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
         found = self._accept(clean, boxes, probs)
         h, w = page.gray.shape
 
@@ -97,13 +97,17 @@ class Scanner:
                             "crops": normalize_crops(clean, [d for d, _, _ in found])}
         return result
 
-    def _join_pieces(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
-                     height: float) -> tuple[list[Box], np.ndarray]:
+    def _join_pieces(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray, marks: list[Box],
+                     height: float) -> tuple[list[Box], np.ndarray, list[Box]]:
         """Join two neighbouring blobs when the classifier reads them together as one clear digit
-        and apart as less: the pieces of a stroke that a pen skipped or a fold broke."""
-        if len(boxes) < 2 or not height:
-            return boxes, probs
+        and apart as less: the pieces of a stroke that a pen skipped or a fold broke. A small
+        mark (too small to be a digit alone) may be such a piece too."""
+        if not boxes or not height:
+            return boxes, probs, marks
+        n_boxes = len(boxes)
         conf = np.where(probs.argmax(axis=1) == NOT_A_DIGIT, 0.0, probs.max(axis=1))
+        boxes = boxes + marks
+        conf = np.concatenate([conf, np.zeros(len(marks))])
         pairs = []
         order = sorted(range(len(boxes)), key=lambda i: boxes[i].x)
         for a_pos, i in enumerate(order):
@@ -111,6 +115,8 @@ class Scanner:
                 a, b = boxes[i], boxes[j]
                 if b.x - a.x2 > 0.25 * height:
                     break
+                if i >= n_boxes and j >= n_boxes:
+                    continue  # two marks do not make a digit
                 u = a.union(b)
                 if u.w > 1.1 * height or u.h > 1.4 * height:
                     continue
@@ -120,7 +126,7 @@ class Scanner:
                     continue  # two clear, full-height digits
                 pairs.append((i, j, u))
         if not pairs:
-            return boxes, probs
+            return boxes[:n_boxes], probs, marks
         joined = self.classifier.predict(normalize_crops(mask, [u for _, _, u in pairs]))
         used: set[int] = set()
         merged_boxes, merged_probs = [], []
@@ -133,9 +139,11 @@ class Scanner:
             merged_boxes.append(u)
             merged_probs.append(joined[k])
         if not used:
-            return boxes, probs
-        keep = [i for i in range(len(boxes)) if i not in used]
-        return [boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)])
+            return boxes[:n_boxes], probs, marks
+        keep = [i for i in range(n_boxes) if i not in used]
+        left_marks = [boxes[i] for i in range(n_boxes, len(boxes)) if i not in used]
+        return ([boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)]),
+                left_marks)
 
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray) -> list[tuple[Box, int, float]]:
         """Keep what reads as a digit; try to split what looks like digits touching."""
