@@ -393,6 +393,22 @@ def scan_locally(tasks: Iterable[ImageTask], config: ScanConfig, workers: int = 
     yield from _scan_in_pool(iter(tasks), config, workers)
 
 
+class WorkerError(DigitscanError):
+    """The worker processes cannot start (so no image could be scanned)."""
+
+
+def _start_pool(workers: int, context, config: ScanConfig) -> ProcessPoolExecutor:
+    """A pool whose workers are known to start: a pool that cannot start would otherwise fail
+    every image in turn."""
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(config,))
+    try:
+        pool.submit(os.getpid).result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=False)
+        raise WorkerError("the worker processes cannot start (--workers 1 scans without them)") from None
+    return pool
+
+
 def _scan_in_pool(tasks: Iterator[ImageTask], config: ScanConfig, workers: int) -> Iterator[dict[str, Any]]:
     methods = multiprocessing.get_all_start_methods()
     # Never fork: the parent may hold threads (LiteRT, OpenCV) whose locks a fork would copy.
@@ -401,7 +417,7 @@ def _scan_in_pool(tasks: Iterator[ImageTask], config: ScanConfig, workers: int) 
     window = workers * 4  # enough queued to keep workers busy, few enough to keep memory flat
     exhausted = False
     while True:
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(config,))
+        pool = _start_pool(workers, context, config)
         inflight: dict[Future, ImageTask] = {}
         crashed: list[ImageTask] = []
         alone: ImageTask | None = None  # a suspect running by itself, so a crash is its own

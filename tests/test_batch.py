@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from digitscan.batch import (
-    EXIT_SOME_FAILED, ResultsFile, ScanConfig, discover, run_batch, scan_locally, ImageTask,
+    EXIT_SOME_FAILED, ImageTask, ResultsFile, ScanConfig, WorkerError, discover, run_batch, scan_locally,
 )
 from digitscan.cli import cli
 from digitscan.errors import OutputError
@@ -284,15 +284,34 @@ def test_one_run_at_a_time_per_output(tmp_path: Path) -> None:
             ResultsFile.open(out, resume=True)
 
 
+class _KillsItsWorker(ImageTask):
+    """A task whose unpickling in the worker ends that process, as a crash in a native library would."""
+
+    def __reduce__(self):
+        return (os._exit, (70,))
+
+
 def test_a_worker_that_dies_fails_only_its_image(tmp_path: Path) -> None:
-    # A model that cannot load kills every worker at start: each image is then retried alone,
-    # recorded as failed once, and the run ends.
+    folder = tmp_path / "in"
+    _make_images(folder, ["a.png", "b.png", "c.png", "d.png"])
+    good = discover([folder]).tasks
+    deadly = _KillsItsWorker(str(folder / "deadly.png"), "deadly.png")
+    tasks = [*good[:2], deadly, *good[2:]]
+
+    records = {r["source"]: r for r in scan_locally(tasks, ScanConfig(), workers=2)}
+
+    assert set(records) == {t.source for t in tasks}
+    assert records[deadly.source] == {"source": deadly.source,
+                                      "error": f"{deadly.source}: the worker process died while scanning it"}
+    assert all("error" not in records[t.source] for t in good)
+
+
+def test_workers_that_cannot_start_are_one_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a model")
     tasks = [ImageTask(f"img{i}.png", f"img{i}.png") for i in range(3)]
-    records = list(scan_locally(tasks, ScanConfig(model=str(broken)), workers=2))
-    assert sorted(r["source"] for r in records) == [t.source for t in tasks]
-    assert all("worker process died" in r["error"] for r in records)
+    with pytest.raises(WorkerError, match="cannot start"):
+        list(scan_locally(tasks, ScanConfig(model=str(broken)), workers=2))
 
 
 def test_discover_follows_symlinked_folders_once(tmp_path: Path) -> None:

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=0, help="train on the first N training images only (for smoke tests)")
     p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (RMSprop)")
     p.add_argument("--init", type=Path, default=None, help="start from this .keras model's weights (fine-tuning)")
+    p.add_argument("--swa-epochs", type=int, default=0,
+                   help="also try the average of the weights of the last N epochs (stochastic weight averaging)")
     p.add_argument("--photo-share", type=float, default=1.0,
                    help="share of examples given the photo augmentations on top of the origin's")
     p.add_argument("--not-a-digit-weight", type=float, default=1.0,
@@ -137,6 +139,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}  "
                 f"val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}  lr {lr:.2e}")
 
+    class WeightAverage(keras.callbacks.Callback):
+        """Sums the weights at the end of each of the last epochs, for their average."""
+
+        def __init__(self, start: int):
+            super().__init__()
+            self.start, self.count, self.total = start, 0, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 <= self.start:
+                return
+            weights = [np.asarray(w, np.float64) for w in self.model.get_weights()]
+            self.total = weights if self.total is None else [t + w for t, w in zip(self.total, weights)]
+            self.count += 1
+
+    averager = WeightAverage(args.epochs - args.swa_epochs)
     best_path = args.out / "digitscan.keras"
     history = model.fit(
         Batches(),
@@ -147,11 +164,25 @@ def main(argv: list[str] | None = None) -> int:
             keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=2, min_lr=1e-5),
             keras.callbacks.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
             EpochLog(),
+            averager,
         ],
     )
     val_acc = history.history["val_accuracy"]
     best_epoch = int(np.argmax(val_acc)) + 1
     log(f"best epoch {best_epoch} by validation accuracy {max(val_acc):.4f}; saved {best_path}")
+    if args.swa_epochs and averager.count:
+        model.set_weights([(t / averager.count).astype(np.float32) for t in averager.total])
+        # Batch norm's statistics belong to the weights they were measured with: measure again.
+        data = Batches()
+        for i in range(min(len(data), 200)):
+            model(data[i][0], training=True)
+        swa_acc = float(model.evaluate(val_x, val_y, verbose=0)[1])
+        log(f"average of the last {averager.count} epochs: validation accuracy {swa_acc:.4f}")
+        if swa_acc > max(val_acc):
+            model.save(best_path)
+            val_acc.append(swa_acc)
+            best_epoch = len(val_acc)  # one past the last epoch: the average
+            log(f"kept the average (better than epoch {int(np.argmax(val_acc[:-1])) + 1}); saved {best_path}")
     stage = {
         "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "epochs": args.epochs, "best_epoch": best_epoch, "seed": args.seed,
@@ -160,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         "init": str(args.init) if args.init else None,
         "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
         "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
-        "val_accuracy": float(max(val_acc)),
+        "val_accuracy": float(max(val_acc)), "swa_epochs": args.swa_epochs,
+        "swa_kept": bool(args.swa_epochs and best_epoch > args.epochs),
     }
     record = args.out / "training.json"
     stages = []

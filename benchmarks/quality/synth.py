@@ -200,6 +200,24 @@ def _pieces(alpha: np.ndarray) -> int:
     return cv2.connectedComponents((alpha > 0.5).astype(np.uint8), connectivity=8)[0] - 1
 
 
+def _holes(alpha: np.ndarray, reach: int = 0) -> tuple[int, float]:
+    """The number and total area of the holes (loops) in a digit, ignoring pinholes.
+
+    With `reach`, gaps narrower than about twice that are taken as closed: a 5 whose bowl
+    almost meets its bar counts as having a hole.
+    """
+    mask = (alpha > 0.5).astype(np.uint8)
+    if reach:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disk(reach))
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return 0, 0.0
+    floor = max(6.0, 0.002 * mask.shape[0] * mask.shape[1])
+    areas = [cv2.contourArea(c) for c, h in zip(contours, hierarchy[0]) if h[3] >= 0]
+    areas = [a for a in areas if a >= floor]
+    return len(areas), float(sum(areas))
+
+
 def _set_stroke(alpha: np.ndarray, width: float) -> np.ndarray:
     """Dilate or erode a rendered digit so its strokes are about `width` pixels wide.
 
@@ -209,7 +227,16 @@ def _set_stroke(alpha: np.ndarray, width: float) -> np.ndarray:
     current = stroke_width(alpha > 0.5)
     radius = int(round((width - current) / 2))
     if radius >= 1:
-        return cv2.dilate(alpha, _disk(radius))
+        # A marker can fill the loop of a 6 or close the gap of a 5 until it reads as another
+        # digit, to a person too; then the widest stroke that keeps the digit's holes is used.
+        reach = max(1, round(0.03 * alpha.shape[0]))
+        holes, hole_area = _holes(alpha, reach)
+        for r in range(radius, 0, -1):
+            thicker = cv2.dilate(alpha, _disk(r))
+            count, area = _holes(thicker, reach)
+            if count == holes and area >= 0.35 * hole_area:
+                return thicker
+        return alpha
     if radius <= -1:
         pieces, area = _pieces(alpha), float((alpha > 0.5).sum())
         for r in range(-radius, 0, -1):
