@@ -275,10 +275,12 @@ class BatchScanner:
         self.config = config
         self.scanner = build_scanner(config)
 
-    def record(self, task: ImageTask) -> dict[str, Any]:
+    def record(self, task: ImageTask, path: str | None = None) -> dict[str, Any]:
+        """The record of one image; `path` is where to read it when that differs from its source
+        (an absolute path on a Ray worker whose working folder is not the driver's)."""
         try:
-            _check_regular_file(task.source)
-            result = self.scanner.scan(task.source)
+            _check_regular_file(path or task.source, task.source)
+            result = self.scanner.scan(path or task.source, source=task.source)
         except DigitscanError as exc:
             return {"source": task.source, "error": str(exc)}
         except MemoryError:
@@ -314,10 +316,10 @@ def annotated_path(folder: str | os.PathLike, rel: str) -> Path:
     return target
 
 
-def _check_regular_file(source: str) -> None:
+def _check_regular_file(path: str, source: str) -> None:
     # A FIFO or a device named like an image would block the read forever.
     try:
-        st = os.stat(source)
+        st = os.stat(path)
     except FileNotFoundError:
         raise ImageReadError(f"{source}: no such file") from None
     except OSError as exc:
@@ -744,6 +746,9 @@ def run_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *,
               recursive: bool = False, workers: int = 1, resume: bool = False, force: bool = False,
               on_record: Callable[[dict[str, Any]], None] | None = None) -> Summary:
     """Scan every image of `inputs` into the results file `output` with the local engine.
+
+    With `workers` > 1 the workers are started fresh (forkserver or spawn), which imports the
+    calling script again: guard a script's top level with `if __name__ == "__main__":`.
 
     >>> run_batch(["photos/"], "results.jsonl", workers=2).exit_code  # doctest: +SKIP
     0

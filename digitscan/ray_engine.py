@@ -56,8 +56,8 @@ class ScanActor:
     def __call__(self, batch: dict[str, Any]) -> Any:
         import pyarrow as pa
 
-        records = [self.scanner.record(ImageTask(os.fsdecode(source), os.fsdecode(rel)))
-                   for source, rel in zip(batch["source"], batch["rel"])]
+        records = [self.scanner.record(ImageTask(os.fsdecode(source), os.fsdecode(rel)), os.fsdecode(path))
+                   for source, rel, path in zip(batch["source"], batch["rel"], batch["path"])]
         rows = [csv_row(r) for r in records]
         return pa.table({
             "source": pa.array([_readable(r["source"]) for r in records], pa.string()),
@@ -116,12 +116,14 @@ def _dataset(ray, tasks: Sequence[ImageTask], config: ScanConfig, workers: int |
     # The model path as the driver sees it ($DIGITSCAN_MODEL included): workers may not share
     # the driver's environment. None lets each worker find its own installed, shipped model.
     model = config.model or os.environ.get(MODEL_ENV) or None
-    actor_config = replace(config, model=model, threads=1)
+    actor_config = replace(config, model=_absolute(model), annotate=_absolute(config.annotate), threads=1)
     DataContext.get_current().enable_progress_bars = False
     # The driver draws its own progress bar and summary; Ray Data's INFO lines would drown them.
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     # As bytes: a file name need not be valid UTF-8, and Arrow strings must be.
-    items = [{"source": os.fsencode(t.source), "rel": os.fsencode(t.rel)} for t in tasks]
+    # Absolute paths to read: an actor's working folder need not be the driver's.
+    items = [{"source": os.fsencode(t.source), "rel": os.fsencode(t.rel),
+              "path": os.fsencode(os.path.abspath(t.source))} for t in tasks]
     # Small jobs still get a block per actor, so that every actor has work.
     batch_size = max(1, min(BATCH_SIZE, -(-len(items) // count)))
     blocks = max(count, min(len(items), -(-len(items) // batch_size)))
@@ -133,6 +135,10 @@ def _dataset(ray, tasks: Sequence[ImageTask], config: ScanConfig, workers: int |
         compute=ActorPoolStrategy(size=count),
         num_cpus=share,
     )
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(os.path.expanduser(path)) if path else None
 
 
 def scan_with_ray(tasks: Sequence[ImageTask], config: ScanConfig, *, workers: int | None = None,

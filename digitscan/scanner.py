@@ -163,15 +163,36 @@ class Scanner:
                     found.append((piece, int(p.argmax()), float(p.max())))
             elif labels[i] != NOT_A_DIGIT:
                 found.append((box, int(labels[i]), float(conf[i])))
-        return found
+        return _drop_overlaps(found)
+
+
+def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:
+    """Of two readings that cover mostly the same ink, keep the surer one."""
+    kept: list[tuple[Box, int, float]] = []
+    for item in sorted(found, key=lambda f: -f[2]):
+        box = item[0]
+        if all(_covered(box, other[0]) < 0.6 for other in kept):
+            kept.append(item)
+    return kept
+
+
+def _covered(a: Box, b: Box) -> float:
+    """The share of the smaller box that lies inside the other."""
+    iw = min(a.x2, b.x2) - max(a.x, b.x)
+    ih = min(a.y2, b.y2) - max(a.y, b.y)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / min(a.area, b.area)
 
 
 def _better_split(box: Box, whole: float, split: Split) -> bool:
     """A split wins when every piece reads clearly and, together, better than the blob whole."""
     if split.probs.max(axis=1).min() < 0.6:
         return False
-    if whole == 0.0 or box.w > 1.3 * box.h:
+    if whole == 0.0:
         return True
+    if box.w > 1.6 * box.h:  # wider than any one digit is written
+        return split.score >= whole - 0.05
     return split.score > whole + 0.1
 
 

@@ -275,9 +275,9 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
             continue
-        at_border = b.x == 0 or b.y == 0 or b.x2 >= W or b.y2 >= H
-        if at_border and (b.w > 2.5 * ref or b.h > 2.5 * ref):
-            continue  # the edge of the page, the table around it
+        at_border = b.x <= 1 or b.y <= 1 or b.x2 >= W - 1 or b.y2 >= H - 1
+        if at_border and (b.w > 2.5 * ref or b.h > 2.5 * ref or b.h < 0.8 * ref):
+            continue  # the edge of the page, the table around it, or writing cut off by the frame
         if b.w > 3.0 * b.h and b.h < 0.45 * ref:
             continue  # dash, underline, a rule's remains
         if b.h > 4 * ref and b.w < 0.3 * b.h:

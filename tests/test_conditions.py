@@ -204,6 +204,9 @@ def test_scoring_counts_right_misread_missed_and_extra():
               "numbers": [{"text": "1,7", "box": [10, 10, 27, 20]}, {"text": "5", "box": [200, 10, 12, 20]}]}
     s = score_page(truth, result)
     assert (s.right_digits, len(s.misread), len(s.missed), len(s.extra)) == (1, 1, 1, 1)
+    assert dict(s.kinds) == {"misread": 1, "lost": 1, "phantom": 1}
+    halves = [{"label": 1, "box": [90, 10, 12, 9]}, {"label": 1, "box": [90, 21, 12, 9]}]
+    assert dict(score_page(truth, {"digits": truth["digits"][:2] + halves, "numbers": []}).kinds) == {"split": 1}
     assert s.found_numbers == 0 and not s.perfect
     assert score_page(truth, {"digits": truth["digits"], "numbers": truth["numbers"]}).perfect
     # A number read without its separator counts only in the digits-only score.

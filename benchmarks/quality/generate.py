@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from .synth import CONDITIONS, DigitBank, make_page, page_seed
+from .synth import CONDITIONS, EXTRA_CONDITIONS, DigitBank, make_page, page_seed
 
 
 def generate(out: Path, pages: int, seed: int, conditions: tuple[str, ...] = CONDITIONS,
@@ -41,9 +41,10 @@ def parse_conditions(text: str | None) -> tuple[str, ...]:
     if not text:
         return CONDITIONS
     chosen = tuple(c.strip() for c in text.split(",") if c.strip())
-    unknown = [c for c in chosen if c not in CONDITIONS]
+    unknown = [c for c in chosen if c not in CONDITIONS + EXTRA_CONDITIONS]
     if unknown:
-        raise SystemExit(f"unknown condition(s) {', '.join(unknown)}; choose from {', '.join(CONDITIONS)}")
+        raise SystemExit(f"unknown condition(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(CONDITIONS + EXTRA_CONDITIONS)}")
     return chosen
 
 
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write the pages and truth.json into")
     parser.add_argument("--pages", type=int, default=10, help="pages per condition (default 10)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--conditions", default=None, help=f"comma-separated subset of: {', '.join(CONDITIONS)}")
+    parser.add_argument("--conditions", default=None,
+                        help=f"comma-separated, of: {', '.join(CONDITIONS + EXTRA_CONDITIONS)} (default: all but "
+                             f"{', '.join(EXTRA_CONDITIONS)})")
     args = parser.parse_args(argv)
     if args.pages < 1:
         raise SystemExit("--pages must be at least 1")

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from .generate import generate, parse_conditions
-from .score import failures, read_alone, scan_folder, summarize, table
-from .synth import CONDITIONS
+from .score import failures, kinds_table, read_alone, scan_folder, summarize, table
+from .synth import CONDITIONS, EXTRA_CONDITIONS
 
 TARGET_F1 = 0.98
 TARGET_NUMBERS = 0.95
@@ -42,7 +42,7 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
     scores = scan_folder(folder, scanner, draw)
     read_alone(folder, scores, scanner.classifier.predict)
     t2 = time.perf_counter()
-    totals = summarize(scores, CONDITIONS)
+    totals = summarize(scores, CONDITIONS + EXTRA_CONDITIONS)
     overall = totals["overall"]
     met = overall.f1 >= TARGET_F1 and overall.number_exact >= TARGET_NUMBERS
     n = len(truth["pages"])
@@ -69,6 +69,7 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
         f"Generation {t1 - t0:.1f} s; scanning {t2 - t1:.1f} s for {n} pages "
         f"({1000 * (t2 - t1) / max(1, n):.0f} ms a page).",
     ]
+    report += ["", "## Digit errors by kind", "", kinds_table(totals)]
     listing = failures(scores, show_failures)
     if listing:
         report += ["", f"## Pages read imperfectly (worst {show_failures} at most)", "", listing]
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages-per-condition", type=int, default=10, help="default 10")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--conditions", default=None, help=f"comma-separated subset of: {', '.join(CONDITIONS)}")
+    parser.add_argument("--conditions", default=None,
+                        help=f"comma-separated, of: {', '.join(CONDITIONS + EXTRA_CONDITIONS)} (default: all but "
+                             f"{', '.join(EXTRA_CONDITIONS)})")
     parser.add_argument("--keep", type=Path, default=None, help="write the pages here (kept) instead of a temp folder")
     parser.add_argument("--model", type=Path, default=None, help="model file (default: $DIGITSCAN_MODEL or shipped)")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"Markdown report (default {RESULTS.name})")

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DIGIT_IOU = 0.5
+# How a digit error looks, decided from the boxes of the digits not matched:
+ERROR_KINDS = {
+    "misread": "at the right place, wrong label",
+    "split": "one written digit read as two or more",
+    "merged": "two or more written digits read as one",
+    "lost": "a written digit with no read digit on it",
+    "shifted": "a read digit on a written one, but IoU < 0.5 (a piece, or with extra ink)",
+    "phantom": "a read digit where nothing is written (lines, frames, marks, noise)",
+}
 
 
 def iou(a: list[int] | tuple[int, ...], b: list[int] | tuple[int, ...]) -> float:
@@ -53,6 +62,7 @@ class PageScore:
     extra: list[str] = field(default_factory=list)  # predictions where no truth digit is
     numbers_missed: list[str] = field(default_factory=list)  # "truth -> best overlapping read"
     numbers_extra: list[str] = field(default_factory=list)
+    kinds: Counter = field(default_factory=Counter)  # what each digit error looks like (see `ERROR_KINDS`)
 
     @property
     def perfect(self) -> bool:
@@ -87,6 +97,7 @@ def score_page(truth: dict, result: dict) -> PageScore:
         done_p.add(p)
     s.missed = [f"{t['label']}@{t['box']}" for i, t in enumerate(td) if i not in done_t]
     s.extra = [f"{p['label']}@{p['box']}" for j, p in enumerate(pd) if j not in done_p]
+    s.kinds = _error_kinds(td, pd, done_t, done_p, len(s.misread))
 
     tn, pn = truth["numbers"], result["numbers"]
     s.truth_numbers, s.predicted_numbers = len(tn), len(pn)
@@ -108,6 +119,47 @@ def score_page(truth: dict, result: dict) -> PageScore:
     return s
 
 
+def _cover(inner: list[int], outer: list[int]) -> float:
+    """The share of box `inner` that lies inside box `outer`."""
+    iw = min(inner[0] + inner[2], outer[0] + outer[2]) - max(inner[0], outer[0])
+    ih = min(inner[1] + inner[3], outer[1] + outer[3]) - max(inner[1], outer[1])
+    return max(0, iw) * max(0, ih) / max(1, inner[2] * inner[3])
+
+
+def _error_kinds(td: list[dict], pd: list[dict], done_t: set[int], done_p: set[int], misread: int) -> Counter:
+    """Sort the unmatched truth and read digits into the kinds of `ERROR_KINDS`."""
+    kinds: Counter = Counter()
+    if misread:
+        kinds["misread"] = misread
+    left_t = [i for i in range(len(td)) if i not in done_t]
+    left_p = [j for j in range(len(pd)) if j not in done_p]
+    used_p: set[int] = set()
+    for i in left_t:
+        # Read digits lying mostly inside this written digit: two or more is a split.
+        inside = [j for j in left_p if _cover(pd[j]["box"], td[i]["box"]) >= 0.6]
+        if len(inside) >= 2:
+            kinds["split"] += 1
+            used_p.update(inside)
+    for j in left_p:
+        if j in used_p:
+            continue
+        # A read digit covering most of two or more written digits is a merge.
+        covered = [i for i in range(len(td)) if _cover(td[i]["box"], pd[j]["box"]) >= 0.5]
+        if len(covered) >= 2:
+            kinds["merged"] += 1
+            used_p.add(j)
+    for i in left_t:
+        touching = [j for j in left_p if iou(td[i]["box"], pd[j]["box"]) > 0]
+        if not touching:
+            kinds["lost"] += 1
+        elif not any(j in used_p for j in touching):
+            kinds["shifted"] += 1
+            used_p.update(touching)
+    kinds["phantom"] += sum(1 for j in left_p if j not in used_p
+                            and not any(iou(t["box"], pd[j]["box"]) > 0 for t in td))
+    return +kinds
+
+
 def _plain(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
@@ -124,9 +176,11 @@ class Totals:
     found_numbers: int = 0
     found_plain: int = 0
     alone_right: int = 0
+    kinds: Counter = field(default_factory=Counter)
 
     def add(self, s: PageScore) -> None:
         self.pages += 1
+        self.kinds.update(s.kinds)
         self.perfect += int(s.perfect)
         for name in ("truth_digits", "predicted_digits", "right_digits", "truth_numbers", "predicted_numbers",
                      "found_numbers", "found_plain", "alone_right"):
@@ -167,10 +221,10 @@ class Totals:
 
 
 def summarize(scores: list[PageScore], order: tuple[str, ...] = ()) -> dict[str, Totals]:
-    """Totals per condition (a page counts for every condition it is tagged with), then overall.
+    """Totals per condition, then overall.
 
-    A `mixed` page is tagged with `mixed` and with the conditions it mixes, but it counts only
-    for `mixed`, so that the one-condition rows stay one condition at a time.
+    A page counts for its first tag only: a `mixed` page is tagged with `mixed` and with the
+    conditions it mixes, and counts for `mixed`, so that the other rows stay one condition at a time.
     """
     by: dict[str, Totals] = defaultdict(Totals)
     overall = Totals()
@@ -198,6 +252,16 @@ def table(totals: dict[str, Totals]) -> str:
             f"{bold}{t.f1:.3f}{bold} | {t.truth_numbers} | {bold}{t.number_exact:.3f}{bold} | {t.plain_exact:.3f} | "
             f"{t.number_precision:.3f} |"
         )
+    return "\n".join(lines)
+
+
+def kinds_table(totals: dict[str, Totals]) -> str:
+    """A Markdown table of the digit errors by kind and condition."""
+    names = list(ERROR_KINDS)
+    lines = ["| condition | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for name, t in totals.items():
+        lines.append(f"| {name} | " + " | ".join(str(t.kinds.get(k, 0)) for k in names) + " |")
+    lines += ["", "; ".join(f"`{k}`: {v}" for k, v in ERROR_KINDS.items()) + "."]
     return "\n".join(lines)
 
 
@@ -294,12 +358,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from digitscan import Scanner
 
-    from .synth import CONDITIONS
+    from .synth import CONDITIONS, EXTRA_CONDITIONS
 
     scanner = Scanner(args.model)
     scores = scan_folder(args.folder, scanner, args.draw)
     read_alone(args.folder, scores, scanner.classifier.predict)
-    print(table(summarize(scores, CONDITIONS)))
+    totals = summarize(scores, CONDITIONS + EXTRA_CONDITIONS)
+    print(table(totals))
+    print()
+    print(kinds_table(totals))
     print()
     print(failures(scores))
 

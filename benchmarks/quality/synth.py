@@ -32,6 +32,9 @@ CONDITIONS = (
     "clean", "paper", "lighting", "ink", "stroke", "board", "ruled", "grid", "boxes", "marks",
     "blur_jpeg", "geometry", "large", "cheque", "broken", "touching", "multi", "mixed",
 )
+# Measured only when asked for (`--conditions printed`): printed words beside the numbers, which
+# real forms have but the issue's list of conditions does not.
+EXTRA_CONDITIONS = ("printed",)
 # Conditions that `mixed` draws from (board, large and cheque change the whole scene instead).
 MIXABLE = ("paper", "lighting", "ink", "stroke", "ruled", "grid", "boxes", "marks", "blur_jpeg",
            "geometry", "broken", "touching")
@@ -872,16 +875,49 @@ def add_marks(sheet: Sheet, rng: Rng, height: float, count: int, rules: bool = T
         taken.append(box)
         placed += 1
     if rules:
-        # Printed page rules in the space between lines of numbers, crossing the page.
-        ys = sorted({b[1] + b[3] for b in taken})
+        # Printed page rules across the page, in the space between lines of numbers.
         colour = (rng.uniform(40, 120),) * 3
         for _ in range(int(rng.integers(1, 4))):
             y = int(rng.integers(int(0.05 * sheet.height), int(0.95 * sheet.height)))
             box = (0, y - 2, sheet.width, 4)
-            if _free(box, digits, 0.3 * height) and ys:
+            if _free(box, digits, 0.3 * height):
                 thick = int(rng.integers(1, 3))
                 sheet.draw_printed(lambda layer, y=y, t=thick: cv2.line(layer, (0, y), (sheet.width, y), 1.0, t,
                                                                         cv2.LINE_AA), colour)
+
+
+LABELS = ("Total", "Date", "No.", "Name", "Amount", "Qty", "Room", "Score", "Reading", "kWh", "Page",
+          "Ref.", "Paid", "Code", "Tel.", "Item", "Sum", "Box", "Lot", "Week")
+
+
+def add_labels(sheet: Sheet, rng: Rng, height: float) -> None:
+    """Print a field name (letters only) to the left of most numbers, where there is room."""
+    digits = sheet.digit_boxes()
+    font = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX][rng.integers(3)]
+    colour = (rng.uniform(20, 80),) * 3
+    for number in sheet.numbers:
+        if rng.random() > 0.8:
+            continue
+        nx, ny, nw, nh = sheet.number_box(number)
+        word = str(rng.choice(LABELS)) + (":" if rng.random() < 0.5 else "")
+        scale = rng.uniform(0.45, 0.6) * height / 22.0  # Hershey capitals are ~22 px tall at scale 1
+        thick = max(1, int(round(scale * rng.uniform(1.2, 2.2))))
+        (tw, th), base = cv2.getTextSize(word, font, scale, thick)
+        x = int(nx - rng.uniform(0.6, 1.2) * height - tw)
+        y = int(ny + nh)  # on the number's baseline
+        box = (x, y - th, tw, th + base)
+        if x < 4 or y - th < 4 or not _free(box, digits, 0.5 * height):
+            continue
+        sheet.draw_printed(lambda layer, w=word, x=x, y=y, f=font, sc=scale, t=thick:
+                           _print_text(layer, w, (x, y), f, sc, t), colour)
+        digits.append(box)
+
+
+def _print_text(layer: np.ndarray, text: str, origin: tuple[int, int], font: int, scale: float, thick: int) -> None:
+    """Print text into a float alpha layer (OpenCV draws text on 8-bit images only)."""
+    canvas = np.zeros(layer.shape, np.uint8)
+    cv2.putText(canvas, text, origin, font, scale, 255, thick, cv2.LINE_AA)
+    np.maximum(layer, canvas.astype(np.float32) / 255.0, out=layer)
 
 
 # ----------------------------------------------------------------------------- the photo
@@ -1016,6 +1052,7 @@ class Style:
     layout: str = "lines"  # lines | ruled | grid | boxes | multi | cheque
     count: tuple[int, int] = (3, 8)  # numbers on a page of lines (ruled and grid: 1.5x this)
     marks_only: bool = False  # keep the marks, take the numbers away (nothing there is a digit)
+    labels: bool = False  # printed words (field names) beside the numbers
     marks: int = 0
     gradient: float = 0.0
     shadow: float = 0.0
@@ -1069,6 +1106,8 @@ def _apply(condition: str, s: Style, rng: Rng) -> Style:
         return replace(s, hand=replace(h, broken=rng.uniform(0.4, 0.7)))
     if condition == "touching":
         return replace(s, hand=replace(h, touching=rng.uniform(0.35, 0.6)))
+    if condition == "printed":
+        return replace(s, labels=True)
     if condition == "multi":
         return replace(s, layout="multi", height=(28.0, 90.0))
     if condition == "large":
@@ -1194,6 +1233,8 @@ def render_page(style: Style, rng: Rng, bank: DigitBank, tags: list[str]) -> Pag
     """Make the photo of a page of the given style, and its truth."""
     sheet = new_sheet(style, rng)
     height = _write(sheet, style, rng, bank)
+    if style.labels:
+        add_labels(sheet, rng, height)
     if style.marks:
         add_marks(sheet, rng, height, style.marks)
     if style.marks_only:
@@ -1243,4 +1284,4 @@ def _truth(sheet: Sheet, homography: np.ndarray | None, size: tuple[int, int]) -
 
 def page_seed(seed: int, condition: str, index: int) -> Rng:
     """The random generator of page `index` of a condition: pages do not change when others are added."""
-    return np.random.default_rng([seed, CONDITIONS.index(condition), index])
+    return np.random.default_rng([seed, (CONDITIONS + EXTRA_CONDITIONS).index(condition), index])
