@@ -92,7 +92,7 @@ def deskew(mask: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     forward[0, 2] += nw / 2 - w / 2
     forward[1, 2] += nh / 2 - h / 2
     rotated = cv2.warpAffine(mask, forward, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
-    _, rotated = cv2.threshold(rotated, 127, 255, cv2.THRESH_BINARY)
+    _, rotated = cv2.threshold(rotated, 63, 255, cv2.THRESH_BINARY)  # low: hairlines stay unbroken
     return rotated, cv2.invertAffineTransform(forward)
 
 
@@ -109,19 +109,19 @@ def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
 
 
-def find_lines(mask: np.ndarray, min_length: int) -> np.ndarray:
+def find_lines(mask: np.ndarray, min_length: int, directions: tuple[bool, ...] = (True, False)) -> np.ndarray:
     """Mask of the straight horizontal and vertical runs of ink at least `min_length` long.
 
     A thin rule photographed a little askew steps from one pixel row to the next, so runs are
-    looked for on a copy thickened across the line by a pixel each way.
+    looked for on a copy thickened across the line by two pixels each way.
     """
     min_length = max(3, int(min_length))
     lines = np.zeros_like(mask)
-    for horizontal in (True, False):
-        across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))
+    for horizontal in directions:
+        across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 5) if horizontal else (5, 1))
         found = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_OPEN, _line_kernel(min_length, horizontal))
-        # Thicken a little: the anti-aliased rim of a rule is not in the opened line.
-        lines |= cv2.dilate(found, across) & mask
+        # The opened band is wider than the line: keep only the ink in it.
+        lines |= found & mask
     return lines
 
 
@@ -145,26 +145,21 @@ def remove_lines(mask: np.ndarray, lines: np.ndarray, stroke: int) -> np.ndarray
 def _may_be_frame(roi: np.ndarray) -> bool:
     """Quick test: do at least three edges of this box hold a long run of ink?"""
     h, w = roi.shape
-    rows = np.count_nonzero(roi, axis=1)
-    cols = np.count_nonzero(roi, axis=0)
+    # Thickened across, so that a frame edge a little askew still fills one row (column).
+    rows = np.count_nonzero(cv2.dilate(roi, np.ones((3, 1), np.uint8)), axis=1)
+    cols = np.count_nonzero(cv2.dilate(roi, np.ones((1, 3), np.uint8)), axis=0)
     bh, bw = max(1, h // 4), max(1, w // 4)
-    sides = (rows[:bh].max() >= 0.5 * w) + (rows[-bh:].max() >= 0.5 * w)
-    sides += (cols[:bw].max() >= 0.5 * h) + (cols[-bw:].max() >= 0.5 * h)
-    return int(sides) >= 3
+    edges = (rows[:bh].max() / w, rows[-bh:].max() / w, cols[:bw].max() / h, cols[-bw:].max() / h)
+    return sum(int(e >= 0.5) for e in edges) >= 3
 
 
 def _frame_sides(comp: np.ndarray) -> int:
     """How many sides of a blob's box are drawn by a long straight line (a form box has 3-4)."""
     h, w = comp.shape
-    sides = 0
-    for horizontal, length, bands in (
-        (True, int(0.6 * w), (comp[: max(1, h // 4)], comp[h - max(1, h // 4) :])),
-        (False, int(0.6 * h), (comp[:, : max(1, w // 4)], comp[:, w - max(1, w // 4) :])),
-    ):
-        for band in bands:
-            opened = cv2.morphologyEx(band, cv2.MORPH_OPEN, _line_kernel(max(3, length), horizontal))
-            sides += int(opened.any())
-    return sides
+    bh, bw = max(1, h // 4), max(1, w // 4)
+    across = find_lines(comp, int(0.6 * w), directions=(True,))
+    down = find_lines(comp, int(0.6 * h), directions=(False,))
+    return int(across[:bh].any()) + int(across[h - bh :].any()) + int(down[:, :bw].any()) + int(down[:, w - bw :].any())
 
 
 def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
@@ -173,7 +168,8 @@ def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.
     Returns the new mask, or None when no blob was a frame.
     """
     out = None
-    min_side = max(12, 0.8 * height) if height else 12
+    # A box is drawn larger than the writing it is made for.
+    min_side = max(12, 1.05 * height) if height else 12
     big = np.flatnonzero((stats[:, cv2.CC_STAT_WIDTH] >= min_side) & (stats[:, cv2.CC_STAT_HEIGHT] >= min_side))
     for i in big:
         x, y, w, h, _ = stats[i]
@@ -217,12 +213,23 @@ def clean_mask(mask: np.ndarray) -> Segmentation:
     """Remove rules, grid lines and frames from an ink mask, and measure the writing."""
     labels, stats = _components(mask)
     height = _typical(stats, mask.shape[0])
-    long_line = max(25, int(3 * height if height else max(mask.shape) / 8))
+    long_line = max(25, int(2 * height if height else max(mask.shape) / 8))
     lines = np.zeros_like(mask)
     # A long line belongs to a blob at least as long: look for lines in those blobs only.
     for x, y, w, h, _ in stats[(stats[:, 2] >= long_line) | (stats[:, 3] >= long_line)]:
         roi = np.s_[y : y + h, x : x + w]
         lines[roi] |= find_lines(mask[roi], long_line)
+    if lines.any() and height:
+        # The walls between the boxes of a form are short, but they stand on its long lines.
+        walls = find_lines(mask, int(0.9 * height), directions=(False,))
+        if walls.any():
+            near = cv2.dilate(lines, np.ones((7, 7), np.uint8))
+            n, wall_labels, wall_stats, _ = cv2.connectedComponentsWithStats(walls)
+            touching = np.unique(wall_labels[(near > 0) & (walls > 0)])
+            keep = np.zeros(n, bool)
+            keep[touching[touching > 0]] = True
+            keep &= wall_stats[:, cv2.CC_STAT_WIDTH] <= max(3, 0.25 * height)
+            lines = lines | (keep[wall_labels].astype(np.uint8) * 255)
     if lines.any():
         stroke = max(1, int(round(_stroke(lines))))
         mask = remove_lines(mask, lines, stroke)

@@ -3,14 +3,15 @@
 Each page is written with MNIST *test* digits (the 600 kept in `benchmarks/quality/`) that the
 classifier reads right when shown each alone (decided here, at run time, with the real model),
 so a failure points at the pipeline (ink mask, line and frame removal, joining, splitting,
-grouping), not at an illegible digit.
-The pages come from `benchmarks.quality.synth`, the generator of the quality benchmark; the
-expected numbers are what the generator wrote, never hard-coded.
+grouping), not at an illegible digit. The pages come from `benchmarks.quality.synth`, the
+generator of the quality benchmark; the expected numbers are what the generator wrote, never
+hard-coded. A failing test names the page file it kept (in pytest's temporary folder).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,101 +31,117 @@ def bank(scanner) -> synth.DigitBank:
 
 
 def make(bank: synth.DigitBank, seed: int, tag: str, **changes) -> Page:
-    page = render_page(replace(BASE, **changes), np.random.default_rng(seed), bank, [tag])
-    return page
+    """A page of the base style with some of it changed, always the same for the same seed."""
+    return render_page(replace(BASE, **changes), np.random.default_rng(seed), bank, [tag])
 
 
-def read(scanner, page: Page):
-    data, _ = page.encode()  # scanned as the file a phone would save
-    return scanner.scan(data)
+class Reader:
+    """Scans pages made in code; keeps each page's file in the test's temporary folder, so a
+    failing page can be looked at (and run with `digitscan image PAGE --debug DIR`)."""
+
+    def __init__(self, scanner, folder: Path):
+        self.scanner = scanner
+        self.folder = folder
+
+    def read(self, page: Page):
+        data, ext = page.encode()  # scanned as the file a phone would save
+        path = self.folder / f"page{ext}"
+        path.write_bytes(data)
+        return self.scanner.scan(data, source=str(path))
+
+    def check(self, page: Page) -> None:
+        """Assert that the numbers read are the numbers written, in reading order."""
+        assert page.texts, "the generator wrote no number on this page"
+        result = self.read(page)
+        assert result.texts == page.texts, f"read {result.texts}, written {page.texts}; page: {result.source}"
 
 
-def assert_reads(scanner, page: Page) -> None:
-    assert page.texts, "the generator wrote no number on this page"
-    result = read(scanner, page)
-    assert result.texts == page.texts, f"read {result.texts}, written {page.texts}"
+@pytest.fixture
+def reader(scanner, tmp_path) -> Reader:
+    return Reader(scanner, tmp_path)
 
 
-def test_clean_page(scanner, bank):
-    assert_reads(scanner, make(bank, 1, "clean"))
+def test_clean_page(reader, bank):
+    reader.check(make(bank, 1, "clean"))
 
 
 @pytest.mark.parametrize("paper", ["kraft", "recycled", "yellow", "grey"])
-def test_paper_tone_and_texture(scanner, bank, paper):
-    assert_reads(scanner, make(bank, 2, "paper", paper=paper, texture=1.0, noise=2.0, jpeg=90))
+def test_paper_tone_and_texture(reader, bank, paper):
+    reader.check(make(bank, 2, "paper", paper=paper, texture=1.0, noise=2.0, jpeg=90))
 
 
 @pytest.mark.parametrize("seed", [3, 4])
-def test_uneven_light_and_cast_shadow(scanner, bank, seed):
+def test_uneven_light_and_cast_shadow(reader, bank, seed):
     page = make(bank, seed, "lighting", gradient=0.5, shadow=0.55, vignette=0.3, noise=2.0, jpeg=90)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
 @pytest.mark.parametrize("ink", ["blue", "black", "pencil", "red"])
-def test_ink_colour(scanner, bank, ink):
-    assert_reads(scanner, make(bank, 5, "ink", ink=ink, texture=0.3, noise=2.0, jpeg=90))
+def test_ink_colour(reader, bank, ink):
+    reader.check(make(bank, 5, "ink", ink=ink, texture=0.3, noise=2.0, jpeg=90))
 
 
-def test_thick_marker(scanner, bank):
+def test_thick_marker(reader, bank):
     page = make(bank, 6, "ink", ink="marker", hand=Hand(stroke=(0.18, 0.24)), jpeg=90)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
 @pytest.mark.parametrize("stroke", [(0.03, 0.045), (0.22, 0.28)], ids=["thin", "thick"])
-def test_stroke_width(scanner, bank, stroke):
-    assert_reads(scanner, make(bank, 7, "stroke", hand=Hand(stroke=stroke), jpeg=90))
+def test_stroke_width(reader, bank, stroke):
+    reader.check(make(bank, 7, "stroke", hand=Hand(stroke=stroke), jpeg=90))
 
 
-def test_light_writing_on_dark_board(scanner, bank):
-    assert_reads(scanner, make(bank, 8, "board", paper="board", ink="chalk", noise=2.0, jpeg=90))
+def test_light_writing_on_dark_board(reader, bank):
+    reader.check(make(bank, 8, "board", paper="board", ink="chalk", noise=2.0, jpeg=90))
 
 
-def test_ruled_paper(scanner, bank):
+def test_ruled_paper(reader, bank):
     page = make(bank, 9, "ruled", layout="ruled", texture=0.3, jpeg=90)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
-def test_grid_paper(scanner, bank):
-    assert_reads(scanner, make(bank, 10, "grid", layout="grid", texture=0.3, jpeg=90))
+def test_grid_paper(reader, bank):
+    reader.check(make(bank, 10, "grid", layout="grid", texture=0.3, jpeg=90))
 
 
 @pytest.mark.parametrize("seed", [11, 12])
-def test_numbers_in_form_boxes(scanner, bank, seed):
+def test_numbers_in_form_boxes(reader, bank, seed):
     page = make(bank, seed, "boxes", layout="boxes", size=(600, 900), jpeg=90)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
-def test_marks_near_numbers_are_not_digits(scanner, bank):
+def test_marks_near_numbers_are_not_digits(reader, bank):
     page = make(bank, 13, "marks", marks=14, jpeg=90)
-    result = read(scanner, page)
+    result = reader.read(page)
     truth = [d["box"] for d in page.digits]
     stray = [d for d in result.digits if max(iou(list(d.box), t) for t in truth) < 0.3]
-    assert not stray, f"digits read where only marks are: {stray}"
-    assert result.texts == page.texts
+    assert not stray, f"digits read where only marks are: {stray}; page: {result.source}"
+    assert result.texts == page.texts, f"read {result.texts}, written {page.texts}; page: {result.source}"
 
 
 @pytest.mark.parametrize("seed", [14, 15])
-def test_only_marks_give_no_digits(scanner, bank, seed):
+def test_only_marks_give_no_digits(reader, bank, seed):
     page = make(bank, seed, "marks", marks=16, marks_only=True, jpeg=90)
     assert not page.digits
-    result = read(scanner, page)
-    assert result.digits == [], f"read {[(d.label, tuple(d.box)) for d in result.digits]} from specks and dashes"
+    result = reader.read(page)
+    found = [(d.label, tuple(d.box)) for d in result.digits]
+    assert not found, f"read {found} from specks and dashes; page: {result.source}"
 
 
 @pytest.mark.parametrize("blur,quality", [(1.2, 30), (2.0, 55)])
-def test_blur_and_jpeg_noise(scanner, bank, blur, quality):
-    assert_reads(scanner, make(bank, 16, "blur_jpeg", blur=blur, noise=5.0, jpeg=quality))
+def test_blur_and_jpeg_noise(reader, bank, blur, quality):
+    reader.check(make(bank, 16, "blur_jpeg", blur=blur, noise=5.0, jpeg=quality))
 
 
 @pytest.mark.parametrize("seed", [17, 18])
-def test_rotation_and_perspective(scanner, bank, seed):
+def test_rotation_and_perspective(reader, bank, seed):
     page = make(bank, seed, "geometry", rotation=8.0, perspective=0.05, zoom=0.9, jpeg=90)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
-def test_twelve_megapixel_photo(scanner, bank):
+def test_twelve_megapixel_photo(reader, bank):
     page = make(bank, 19, "large", size=(3024, 4032), height=(90.0, 140.0), blur=1.0, noise=2.0, jpeg=90)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
 CHEQUE = {"size": (45, 150), "height": (22.0, 26.0), "layout": "cheque", "jpeg": 85,
@@ -132,35 +149,35 @@ CHEQUE = {"size": (45, 150), "height": (22.0, 26.0), "layout": "cheque", "jpeg":
 
 
 @pytest.mark.parametrize("seed", [20, 21, 22])
-def test_cheque_amount_field(scanner, bank, seed):
+def test_cheque_amount_field(reader, bank, seed):
     page = make(bank, seed, "cheque", **CHEQUE)
     assert page.image.shape[:2] == (45, 150)
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
-def test_cheque_thousands_separator(scanner, bank):
+def test_cheque_thousands_separator(reader, bank):
     page = next(p for p in (make(bank, s, "cheque", **CHEQUE) for s in range(100, 200)) if "," in p.texts[0])
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
-def test_broken_strokes(scanner, bank):
-    assert_reads(scanner, make(bank, 23, "broken", hand=Hand(broken=0.7), jpeg=90))
+def test_broken_strokes(reader, bank):
+    reader.check(make(bank, 23, "broken", hand=Hand(broken=0.7), jpeg=90))
 
 
-def test_touching_digits(scanner, bank):
+def test_touching_digits(reader, bank):
     page = make(bank, 24, "touching", hand=Hand(touching=1.0, gap=(0.1, 0.2)), jpeg=90)
     overlapping = sum(
         1 for n in page.numbers for a, b in zip(n["digits"], n["digits"][1:])
         if page.digits[a]["box"][0] + page.digits[a]["box"][2] > page.digits[b]["box"][0]
     )
     assert overlapping, "the page should have touching digits"
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
-def test_several_numbers_at_different_lines_and_spacing(scanner, bank):
+def test_several_numbers_at_different_lines_and_spacing(reader, bank):
     page = make(bank, 25, "multi", layout="multi", size=(900, 1200), height=(30.0, 80.0), count=(8, 12))
     assert len(page.numbers) >= 6
-    assert_reads(scanner, page)
+    reader.check(page)
 
 
 @pytest.mark.parametrize("changes", [
@@ -170,11 +187,12 @@ def test_several_numbers_at_different_lines_and_spacing(scanner, bank):
     {"layout": "ruled"},
     {"layout": "grid"},
 ], ids=["white", "kraft-shadow-jpeg", "board", "ruled", "grid"])
-def test_blank_page_reads_nothing(scanner, bank, changes):
+def test_blank_page_reads_nothing(reader, bank, changes):
     page = make(bank, 26, "blank", count=(0, 0), **changes)
     assert not page.digits
-    result = read(scanner, page)
-    assert result.digits == [] and result.numbers == []
+    result = reader.read(page)
+    assert result.texts == [], f"read {result.texts} from a blank page; page: {result.source}"
+    assert result.digits == []
 
 
 # The measuring instruments themselves: the generator's truth and the scorer.

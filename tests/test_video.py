@@ -236,7 +236,7 @@ def _no_display(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def display():
     """Somewhere for the real window to open: Qt's offscreen platform where this OpenCV build
     ships it, else a private virtual X server (opencv-python's Qt has only the xcb platform)."""
@@ -262,6 +262,7 @@ def display():
     for name, value in env.items():
         patch.setenv(name, value)
     yield env
+    cv2.destroyAllWindows()
     patch.undo()
     if xvfb is not None:
         # No window call may follow this: Qt ends the process when its X server goes away.
