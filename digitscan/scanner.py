@@ -89,6 +89,11 @@ class Scanner:
             return _to_original(box, page.scale, page.width, page.height)
 
         digits = [Digit(label, conf, to_original(box)) for box, label, conf in found if conf >= self.min_confidence]
+        if back is not None:
+            # On the turned page the photo's own edges no longer lie on the border: drop here what
+            # the frame of the photo cuts off, as segment does on a page that was not turned.
+            ref = seg.height / page.scale
+            digits = [d for d in digits if not _cut_off(d.box, page.width, page.height, ref)]
         marks = [to_original(m) for m in marks]
         ordered, numbers = group_numbers(digits, marks)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, page=page)
@@ -164,6 +169,11 @@ class Scanner:
             elif labels[i] != NOT_A_DIGIT:
                 found.append((box, int(labels[i]), float(conf[i])))
         return _drop_overlaps(found)
+
+
+def _cut_off(box: Box, width: int, height: int, ref: float) -> bool:
+    at_border = box.x <= 1 or box.y <= 1 or box.x2 >= width - 1 or box.y2 >= height - 1
+    return at_border and (box.h < 0.8 * ref or box.h > 2.5 * ref or box.w > 2.5 * ref or box.w < 0.4 * box.h)
 
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:

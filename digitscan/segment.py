@@ -18,6 +18,8 @@ import numpy as np
 
 from .result import Box
 
+MIN_HEIGHT = 9  # pixels of the working image: below this no digit can be read
+
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels and (x, y, w, h, area) rows of the 8-connected blobs, background left out."""
@@ -282,8 +284,10 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
             continue
+        if b.h < MIN_HEIGHT:
+            continue  # too small to be read, whatever the rest of the page says
         at_border = b.x <= 1 or b.y <= 1 or b.x2 >= W - 1 or b.y2 >= H - 1
-        if at_border and (b.w > 2.5 * ref or b.h > 2.5 * ref or b.h < 0.8 * ref):
+        if at_border and (b.w > 2.5 * ref or b.h > 2.5 * ref or b.h < 0.8 * ref or b.w < 0.4 * b.h):
             continue  # the edge of the page, the table around it, or writing cut off by the frame
         if b.w > 3.0 * b.h and b.h < 0.45 * ref:
             continue  # dash, underline, a rule's remains
