@@ -215,7 +215,7 @@ def clean_mask(mask: np.ndarray) -> Segmentation:
     """Remove rules, grid lines and frames from an ink mask, and measure the writing."""
     labels, stats = _components(mask)
     height = _typical(stats, mask.shape[0])
-    long_line = max(25, int(2 * height if height else max(mask.shape) / 8))
+    long_line = max(40, int(2 * height if height else max(mask.shape) / 8))
     lines = np.zeros_like(mask)
     # A long line belongs to a blob at least as long: look for lines in those blobs only.
     for x, y, w, h, _ in stats[(stats[:, 2] >= long_line) | (stats[:, 3] >= long_line)]:
@@ -225,12 +225,14 @@ def clean_mask(mask: np.ndarray) -> Segmentation:
         # The walls between the boxes of a form are short, but they stand on its long lines.
         walls = find_lines(mask, int(0.9 * height), directions=(False,))
         if walls.any():
-            near = cv2.dilate(lines, np.ones((7, 7), np.uint8))
             n, wall_labels, wall_stats, _ = cv2.connectedComponentsWithStats(walls)
-            touching = np.unique(wall_labels[(near > 0) & (walls > 0)])
             keep = np.zeros(n, bool)
-            keep[touching[touching > 0]] = True
-            keep &= wall_stats[:, cv2.CC_STAT_WIDTH] <= max(3, 0.25 * height)
+            for k in range(1, n):
+                x, y, w, h, _ = wall_stats[k]
+                # A wall joins a line at its top and a line at its foot; a "1" on a rule does not.
+                top = lines[max(0, y - 3) : y + 4, x : x + w].any()
+                foot = lines[max(0, y + h - 4) : y + h + 3, x : x + w].any()
+                keep[k] = top and foot and w <= max(3, 0.25 * height)
             lines = lines | (keep[wall_labels].astype(np.uint8) * 255)
     if lines.any():
         stroke = max(1, int(round(_stroke(lines))))

@@ -10,6 +10,7 @@ hard-coded. A failing test names the page file it kept (in pytest's temporary fo
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -193,6 +194,15 @@ def test_blank_page_reads_nothing(reader, bank, changes):
     result = reader.read(page)
     assert result.texts == [], f"read {result.texts} from a blank page; page: {result.source}"
     assert result.digits == []
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((SAMPLES / "expected.json").read_text())))
+def test_sample_photo_reads_as_expected(scanner, name):
+    expected = json.loads((SAMPLES / "expected.json").read_text())[name]
+    assert scanner.scan(SAMPLES / name).texts == expected
 
 
 # The measuring instruments themselves: the generator's truth and the scorer.
