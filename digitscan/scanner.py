@@ -72,7 +72,7 @@ class Scanner:
             seg = clean_mask(mask)
         # A tilted page: turn it straight, so that rules and boxes are level again.
         back = None
-        angle = estimate_skew(mask)
+        angle = estimate_skew(mask, seg.original)
         if abs(angle) >= MIN_SKEW:
             straight, back = deskew(mask, angle)
             seg = clean_mask(straight)
@@ -178,21 +178,22 @@ def _cut_off(box: Box, width: int, height: int, ref: float) -> bool:
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:
     """Of two readings that cover mostly the same ink, keep the surer one."""
-    kept: list[tuple[Box, int, float]] = []
-    for item in sorted(found, key=lambda f: -f[2]):
-        box = item[0]
-        if all(_covered(box, other[0]) < 0.6 for other in kept):
-            kept.append(item)
-    return kept
-
-
-def _covered(a: Box, b: Box) -> float:
-    """The share of the smaller box that lies inside the other."""
-    iw = min(a.x2, b.x2) - max(a.x, b.x)
-    ih = min(a.y2, b.y2) - max(a.y, b.y)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    return iw * ih / min(a.area, b.area)
+    if len(found) < 2:
+        return found
+    found = sorted(found, key=lambda f: -f[2])
+    b = np.array([f[0] for f in found], np.float64)
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None])
+    ih = np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None])
+    area = b[:, 2] * b[:, 3]
+    # The share of the smaller box of each pair that lies inside the other.
+    covered = np.clip(iw, 0, None) * np.clip(ih, 0, None) / np.minimum(area[:, None], area[None])
+    keep = np.ones(len(found), bool)
+    for i in range(len(found)):
+        if keep[i]:
+            later = np.arange(len(found)) > i
+            keep[later & (covered[i] >= 0.6)] = False
+    return [f for f, k in zip(found, keep) if k]
 
 
 def _better_split(box: Box, whole: float, split: Split) -> bool:

@@ -45,18 +45,21 @@ def typical_height(mask: np.ndarray) -> float:
     return _typical(_components(mask)[1], mask.shape[0])
 
 
-def estimate_skew(mask: np.ndarray, max_angle: float = 12.0) -> float:
+def estimate_skew(
+    mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = None, max_angle: float = 12.0
+) -> float:
     """The tilt of the page in degrees (counter-clockwise positive), from its long lines.
 
     Rules, underlines and the edges of form boxes are drawn straight; on a tilted photo they
     are the surest measure of the tilt. Returns 0 when there are no long lines to measure.
+    `blobs` are the mask's (labels, stats) if already computed.
 
     >>> m = np.zeros((200, 400), np.uint8)
     >>> _ = cv2.line(m, (20, 120), (380, 120 - int(360 * np.tan(np.deg2rad(5)))), 255, 3)
     >>> round(estimate_skew(m))
     5
     """
-    labels, stats = _components(mask)
+    labels, stats = blobs if blobs is not None else _components(mask)
     height = _typical(stats, mask.shape[0]) or 20.0
     long_min = max(40.0, 4 * height)
     angles, weights = [], []
@@ -209,11 +212,13 @@ class Segmentation:
     height: float  # typical height of the writing, 0 if unknown
     lines: np.ndarray  # the long lines that were removed
     stats: np.ndarray  # blobs of `mask`: rows of (x, y, w, h, area)
+    original: tuple[np.ndarray, np.ndarray]  # (labels, stats) of the mask before cleaning
 
 
 def clean_mask(mask: np.ndarray) -> Segmentation:
     """Remove rules, grid lines and frames from an ink mask, and measure the writing."""
     labels, stats = _components(mask)
+    original = (labels, stats)
     height = _typical(stats, mask.shape[0])
     long_line = max(40, int(2 * height if height else max(mask.shape) / 8))
     lines = np.zeros_like(mask)
@@ -245,7 +250,7 @@ def clean_mask(mask: np.ndarray) -> Segmentation:
         mask = framed
         labels, stats = _components(mask)
         height = _typical(stats, mask.shape[0]) or height
-    return Segmentation(mask, height, lines, stats)
+    return Segmentation(mask, height, lines, stats, original)
 
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
