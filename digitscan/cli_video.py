@@ -5,6 +5,7 @@ Kept light at import time (click only): `digitscan --help` imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -206,7 +207,7 @@ def video(source: str, output: Path | None, jsonl: Path | None, every: int, wind
             total = reader.expected_frames
             show_bar = not quiet and total is not None and not to_stdout
             with click.progressbar(length=total or 0, label=f"reading {reader.name}", file=sys.stderr,
-                                   show_eta=True, show_pos=True) if show_bar else _nothing() as bar:
+                                   show_eta=True, show_pos=True) if show_bar else contextlib.nullcontext() as bar:
                 summary = process_video(reader, scanner, output=output,
                                         log=None if to_stdout else jsonl, on_frame=on_frame, stop=stop)
     except DigitscanError as exc:
@@ -229,12 +230,3 @@ def video(source: str, output: Path | None, jsonl: Path | None, every: int, wind
                                   jsonl if summary.log_lines else None) if p is not None]
         click.echo(f"read {summary.frames} frames" + (f"; wrote {', '.join(wrote)}" if wrote else ""), err=True)
 
-
-class _nothing:
-    """A stand-in for the progress bar when none is shown."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

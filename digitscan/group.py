@@ -81,7 +81,7 @@ def _separator(left: Box, right: Box, marks: list[Box]) -> str:
         cy = m.y + m.h / 2
         if not (left.x2 + clear <= m.x and m.x2 + clear <= right.x and base - 0.2 * h <= cy <= base + 0.25 * h):
             continue
-        if m.h > 0.35 * h or m.w > 0.2 * h or m.w > 2 * m.h:
+        if m.h > 0.4 * h or m.w > 0.25 * h or m.w > 2 * m.h:
             continue
         if m.y2 > base + 0.08 * h or m.h > 1.4 * m.w:
             return ","

@@ -285,7 +285,7 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     # Tiny bits may still be the loose bar of a 5: let them join before they are dropped.
     boxes = [Box(*map(int, r)) for r in stats[keep | (area >= 4), :4]]
     kept, marks = [], []
-    small = (h < 0.3 * ref) & (w < 0.5 * ref) & (h >= 0.06 * ref) & (area >= 0.4 * w * h) & (area >= 4)
+    small = (h < 0.6 * ref) & (w < 0.4 * ref) & (h >= 0.06 * ref) & (area >= 0.35 * w * h) & (area >= 4)
     marks = [Box(*map(int, r)) for r in stats[small, :4]]
     H, W = seg.mask.shape
     for b in _join_broken(boxes, ref):

@@ -589,11 +589,15 @@ def _sigint_blocked() -> Iterator[None]:
 
 
 class ReadingLog:
-    """A JSON Lines file of readings, one object a line, each line written whole and flushed."""
+    """A JSON Lines file of readings, one object a line, each line written whole and flushed.
+
+    A log file it created and closed with no line in it is removed: no frame, no file.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.lines = 0
+        self._created = not self.path.exists()  # only a file made here is removed when left empty
         try:
             self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         except OSError as exc:
@@ -611,6 +615,8 @@ class ReadingLog:
 
     def close(self) -> None:
         self._file.close()
+        if self.lines == 0 and self._created and self.path.is_file():
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> ReadingLog:
         return self

@@ -348,6 +348,52 @@ def test_video_command_keeps_what_a_truncated_file_held(frames, tmp_path):
     assert f"of the 20 frames it declares; kept the {kept} frames read" in result.stderr
 
 
+@pytest.fixture()
+def stream(frames, tmp_path):
+    """A local HTTP server: /drops sends half of an MJPG AVI and closes the connection, /missing is a 404."""
+    import http.server
+    import threading
+
+    full = tmp_path / "stream.avi"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
+    for image in frames[:20]:
+        writer.write(image)
+    writer.release()
+    data = full.read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path != "/drops.avi":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-msvideo")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])  # and the connection drops
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+def test_a_stream_that_drops_keeps_what_came(stream, tmp_path):
+    log = tmp_path / "stream.jsonl"
+    result = run("video", f"{stream}/drops.avi", "--jsonl", log)
+    kept = len(read_lines(log))
+    assert result.exit_code == 0 and 3 <= kept < 20, result.output
+    assert f"kept the {kept} frames read" in result.stderr
+    result = run("video", f"{stream}/missing.avi", "--jsonl", tmp_path / "none.jsonl")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"digitscan: error: {stream}/missing.avi: cannot open")
+
+
 def test_video_command_refuses_to_overwrite_its_input(clip):
     before = clip.read_bytes()
     result = run("video", clip, "-o", clip)
@@ -408,3 +454,10 @@ def test_the_commands_default_work_size_is_the_librarys():
 
     for command in (video, webcam):
         assert next(p.default for p in command.params if p.name == "work_size") == VIDEO_WORK_SIZE
+
+
+def test_no_frame_leaves_no_files(scanner, tmp_path):
+    out, log = tmp_path / "none.mp4", tmp_path / "none.jsonl"
+    summary = process_video(iter([]), scanner, output=out, log=log)
+    assert summary.frames == 0
+    assert list(tmp_path.iterdir()) == []

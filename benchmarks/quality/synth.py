@@ -626,7 +626,7 @@ def write_lines(sheet: Sheet, bank: DigitBank, rng: Rng, hand: Hand, *, region: 
                 height: tuple[float, float], pitch: tuple[float, float] = (1.9, 3.0),
                 spacing: tuple[float, float] = (1.6, 5.0), baselines: list[int] | None = None,
                 line_chance: float = 1.0, max_numbers: int = 40, digits: tuple[int, int] = (1, 6),
-                height_per_line: bool = False, per_line: int = 6) -> None:
+                height_per_line: bool = False, per_line: int = 6, drift: float = 0.0) -> None:
     """Write numbers in lines across a region (x, y, w, h), left to right, top to bottom.
 
     Args:
@@ -636,6 +636,7 @@ def write_lines(sheet: Sheet, bank: DigitBank, rng: Rng, hand: Hand, *, region: 
         baselines: write on these lines (ruled paper) instead.
         line_chance: the chance that a line is written on.
         per_line: at most this many numbers on one line.
+        drift: lines of free writing climb or fall by up to this slope (0.02 is about 1 degree).
     """
     rx, ry, rw, rh = region
     h = rng.uniform(*height)
@@ -652,14 +653,16 @@ def write_lines(sheet: Sheet, bank: DigitBank, rng: Rng, hand: Hand, *, region: 
         if y > ry + rh:
             break
         x = rx + int(rng.uniform(0, 2.0) * h)
-        line_h = h
+        x0, line_h = x, h
+        # Never so much that a line runs into the next one: a quarter of a digit across the region.
+        slope = rng.uniform(-1, 1) * min(drift, 0.25 * h / rw) if drift else 0.0
         room = int(rng.integers(1, per_line + 1))
         while count < max_numbers and room > 0:
             number = write_number(bank, random_text(rng, digits), line_h, rng, hand)
             bx, by, bw, bh = number.box
             if x + bw > rx + rw:
                 break
-            put_number(sheet, number, x - bx, y)
+            put_number(sheet, number, x - bx, y + int(round(slope * (x - x0))))
             count += 1
             room -= 1
             x += bw + int(rng.uniform(*spacing) * line_h)
@@ -1061,6 +1064,7 @@ class Style:
     rotation: float = 0.0
     perspective: float = 0.0
     zoom: float = 1.0
+    drift: float = 0.0  # slope by which lines of free writing climb or fall
     blur: float = 0.0
     motion: float = 0.0
     noise: float = 0.0
@@ -1072,7 +1076,8 @@ def _photo(style: Style, rng: Rng) -> Style:
     """What any phone photo has: slightly uneven light, a little noise and blur, sharpening, JPEG."""
     return replace(style, texture=rng.uniform(0.1, 0.3), paper=str(rng.choice(["white", "white", "cream"])),
                    gradient=rng.uniform(0.0, 0.12), vignette=rng.uniform(0.0, 0.1), noise=rng.uniform(1.0, 3.0),
-                   blur=rng.uniform(0.0, 0.7), sharpen=rng.uniform(0.0, 0.6), jpeg=int(rng.integers(85, 96)))
+                   blur=rng.uniform(0.0, 0.7), sharpen=rng.uniform(0.0, 0.6), drift=0.03,
+                   jpeg=int(rng.integers(85, 96)))
 
 
 def _apply(condition: str, s: Style, rng: Rng) -> Style:
@@ -1207,17 +1212,19 @@ def _write(sheet: Sheet, style: Style, rng: Rng, bank: DigitBank) -> float:
                     line_chance=0.6, max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)) * 3 // 2)
     elif style.layout == "grid":
         draw_grid(sheet, rng, height * rng.uniform(0.55, 0.95))
-        write_lines(sheet, bank, rng, hand, region=region, height=(height, height),
+        write_lines(sheet, bank, rng, hand, region=region, height=(height, height), drift=style.drift,
                     max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)) * 3 // 2)
     elif style.layout == "boxes":
         height = min(height, 70.0)
         write_form(sheet, bank, rng, hand, region=region, height=height)
     elif style.layout == "multi":
         write_lines(sheet, bank, rng, hand, region=region, height=style.height, pitch=(1.6, 2.6),
-                    spacing=(1.5, 3.0), max_numbers=int(rng.integers(8, 17)), height_per_line=True)
+                    spacing=(1.5, 3.0), max_numbers=int(rng.integers(8, 17)), height_per_line=True,
+                    drift=style.drift)
     else:
         write_lines(sheet, bank, rng, hand, region=region, height=(height, height), pitch=(1.9, 4.5),
-                    max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)), per_line=3)
+                    max_numbers=int(rng.integers(style.count[0], style.count[1] + 1)), per_line=3,
+                    drift=style.drift)
     return height
 
 
