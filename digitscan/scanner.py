@@ -156,7 +156,9 @@ class Scanner:
         conf = probs.max(axis=1) if len(probs) else np.zeros(0)
         wide = [
             i for i, b in enumerate(boxes)
-            if b.w >= 0.6 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.8 or b.w > 1.2 * b.h)
+            # Only where a split could win (see _better_split): a blob no digit reads clearly in,
+            # or one wider than any digit is written.
+            if b.w >= 0.6 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.8 or b.w > 1.6 * b.h)
         ]
         splits = dict(zip(wide, split_touching(mask, [boxes[i] for i in wide], self.classifier.predict)))
         found: list[tuple[Box, int, float]] = []

@@ -461,3 +461,23 @@ def test_no_frame_leaves_no_files(scanner, tmp_path):
     summary = process_video(iter([]), scanner, output=out, log=log)
     assert summary.frames == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_large_writing_is_scanned_smaller_with_a_full_look_every_tenth_frame(frames, scanner):
+    reader = FrameScanner(scanner, full_look_every=10)
+    work_size = scanner.work_size
+    reduced, texts = [], []
+    for i, image in enumerate(frames[:PLANTED]):
+        reading = reader.scan(Frame(i, i / 25, image))
+        reduced.append(reading.raw.page.reduce > 1)
+        texts.append(reading.texts)
+    # The digits are about 70 px tall: after the first frame, half size keeps them over 24 px.
+    assert reduced == [i % 10 != 0 for i in range(PLANTED)]
+    assert texts == [NUMBERS] * PLANTED
+    assert scanner.work_size == work_size  # the caller's Scanner is left as it was
+
+
+def test_without_adaptive_every_frame_is_scanned_at_the_scanners_size(frames, scanner):
+    reader = FrameScanner(scanner, adaptive=False)
+    sizes = {reader.scan(Frame(i, 0.0, image)).raw.page.reduce for i, image in enumerate(frames[:5])}
+    assert sizes == {1}
