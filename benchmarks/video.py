@@ -7,7 +7,8 @@ turns and changes light is written to a temporary MP4, then timed side by side i
 
     decode    reading the frames alone (cv2.VideoCapture.read)
     scan@N    decode + Scanner.scan on every frame, at work size N
-    jsonl     decode + scan + steadied readings + a JSON line a frame (`digitscan video --jsonl`)
+    jsonl     decode + scan + steadied readings + a JSON line a frame (`digitscan video --jsonl`;
+              frames after one with only large writing are scanned smaller: FrameScanner(adaptive))
     +mp4      the same + drawing + encoding the annotated MP4 (`digitscan video -o --jsonl`)
     serial    +mp4 with decoding and encoding in the main thread, not their own threads
 
@@ -337,7 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     print("  decode     cv2.VideoCapture.read alone")
     print(f"  scan@N     Scanner.scan alone on decoded frames, work size N (the Scanner's default {default_work}, "
           f"the video commands' {VIDEO_WORK_SIZE})")
-    print("  jsonl      decode + scan + steady readings + JSON line (digitscan video --jsonl)")
+    print("  jsonl      decode + scan + steady readings + JSON line (digitscan video --jsonl; large writing "
+          "scanned smaller)")
     print("  +mp4       the same + draw + encode the annotated MP4 (digitscan video -o --jsonl)")
     print("  serial     +mp4 with decoding and encoding in the main thread, not in threads of their own")
     print("When other processes share the CPU, the frames per second fall but the CPU ms stay.\n")

@@ -68,8 +68,11 @@ def estimate_skew(
         ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i + 1)
         if len(xs) < 20:
             continue
+        if len(xs) > 2000:  # a least-squares line needs no more; a whole grid has ~1e5 pixels
+            pick = np.linspace(0, len(xs) - 1, 2000).astype(int)
+            xs, ys = xs[pick], ys[pick]
         pts = np.column_stack([xs, ys]).astype(np.float32)
-        vx, vy, _, _ = cv2.fitLine(pts, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        vx, vy, _, _ = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
         angle = float(np.degrees(np.arctan2(-vy, vx)))
         # Fold to the nearest axis: vertical lines tell the tilt as well as horizontal ones.
         angle = (angle + 45) % 90 - 45

@@ -28,7 +28,10 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 
 def _model_name(scanner) -> str:
     path = getattr(scanner.classifier, "path", None)
-    return str(path) if path else type(scanner.classifier).__name__
+    if not path:
+        return type(scanner.classifier).__name__
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model: Path | None,
@@ -40,8 +43,8 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
     t1 = time.perf_counter()
     scanner = Scanner(model)
     scores = scan_folder(folder, scanner, draw)
-    read_alone(folder, scores, scanner.classifier.predict)
     t2 = time.perf_counter()
+    read_alone(folder, scores, scanner.classifier.predict)
     totals = summarize(scores, CONDITIONS + EXTRA_CONDITIONS)
     overall = totals["overall"]
     met = overall.f1 >= TARGET_F1 and overall.number_exact >= TARGET_NUMBERS
@@ -76,7 +79,9 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
     text = "\n".join(report) + "\n"
     print(text)
     if results is not None:
-        results.write_text(text)
+        from digitscan.outputs import atomic_write_bytes
+
+        atomic_write_bytes(results, text.encode())
         print(f"wrote {results}", file=sys.stderr)
     return 0
 
