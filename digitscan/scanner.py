@@ -16,7 +16,7 @@ from .normalize import normalize_crops
 from .preprocess import ink_mask
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
-from .segment import clean_mask, deskew, estimate_skew, map_box, sort_blobs
+from .segment import clean_mask, deskew, estimate_skew, find_blobs, map_box, sort_blobs, typical_height
 from .touching import Split, split_touching
 
 # Writing shorter than this (in working pixels) is read again from a less reduced image.
@@ -64,18 +64,20 @@ class Scanner:
         """Read the digits and numbers in one image (a path, encoded bytes, or an array)."""
         page = read_image(image, source=source, max_pixels=self.max_pixels, work_size=self.work_size)
         mask = ink_mask(page.gray)
-        seg = clean_mask(mask)
+        blobs = find_blobs(mask)
         # Coarse to fine: writing too small at this size is read again at a finer one.
-        while 0 < seg.height < MIN_DIGIT_HEIGHT and page.reduce > 1:
+        while 0 < typical_height(blobs, mask.shape[0]) < MIN_DIGIT_HEIGHT and page.reduce > 1:
             page = page.at_reduce(page.reduce // 2)
             mask = ink_mask(page.gray)
-            seg = clean_mask(mask)
+            blobs = find_blobs(mask)
         # A tilted page: turn it straight, so that rules and boxes are level again.
         back = None
-        angle = estimate_skew(mask, seg.original)
+        angle = estimate_skew(mask, blobs)
         if abs(angle) >= MIN_SKEW:
             straight, back = deskew(mask, angle)
             seg = clean_mask(straight)
+        else:
+            seg = clean_mask(mask, blobs)
         clean = seg.mask
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))

@@ -35,14 +35,18 @@ def _typical(stats: np.ndarray, image_height: int) -> float:
     return float(np.median(h[ok])) if ok.any() else 0.0
 
 
-def typical_height(mask: np.ndarray) -> float:
+def typical_height(blobs: tuple[np.ndarray, np.ndarray] | np.ndarray, image_height: int | None = None) -> float:
     """Median height of the blobs shaped like a digit; 0 when there are none.
+
+    Takes a mask, or the (labels, stats) of its blobs and the image's height.
 
     >>> m = np.zeros((100, 200), np.uint8); m[20:60, 30:50] = 255; m[20:62, 80:100] = 255
     >>> typical_height(m)
     41.0
     """
-    return _typical(_components(mask)[1], mask.shape[0])
+    if isinstance(blobs, np.ndarray):
+        return _typical(_components(blobs)[1], blobs.shape[0])
+    return _typical(blobs[1], image_height or 0)
 
 
 def estimate_skew(
@@ -218,9 +222,17 @@ class Segmentation:
     original: tuple[np.ndarray, np.ndarray]  # (labels, stats) of the mask before cleaning
 
 
-def clean_mask(mask: np.ndarray) -> Segmentation:
-    """Remove rules, grid lines and frames from an ink mask, and measure the writing."""
-    labels, stats = _components(mask)
+def find_blobs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mask's connected blobs: a label image and rows of (x, y, w, h, area)."""
+    return _components(mask)
+
+
+def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = None) -> Segmentation:
+    """Remove rules, grid lines and frames from an ink mask, and measure the writing.
+
+    `blobs` are the mask's `find_blobs`, if already computed.
+    """
+    labels, stats = blobs if blobs is not None else _components(mask)
     original = (labels, stats)
     height = _typical(stats, mask.shape[0])
     long_line = max(40, int(2 * height if height else max(mask.shape) / 8))
