@@ -79,8 +79,10 @@ def clear_digits(scanner=None, per_class: int = 1, min_confidence: float = 0.95)
         picks: list[np.ndarray] = []
         for i in np.flatnonzero(labels == digit)[:200]:
             img = images[i]
-            if scanner is not None and not all(_reads_alone(scanner, img, digit, height, blur, min_confidence)
-                                                for height, blur in ((80, 0.0), (60, 1.5), (72, -1))):
+            conditions = ((80, 0.0), (60, 1.5), (72, -1))
+            if scanner is not None and not all(
+                _reads_alone(scanner, img, digit, height, blur, min_confidence) for height, blur in conditions
+            ):
                 continue
             picks.append(img)
             if len(picks) == per_class:
@@ -122,7 +124,8 @@ def demo_page(numbers: tuple[str, ...] = NUMBERS, examples: dict[int, list[np.nd
     return page
 
 
-def moving_clip(page: np.ndarray, frames: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> Iterator[np.ndarray]:
+def moving_clip(page: np.ndarray, frames: int, size: tuple[int, int] = (640, 480),
+                seed: int = 0) -> Iterator[np.ndarray]:
     """BGR frames of a camera looking at `page` while it drifts, turns a few degrees and the light changes.
 
     The camera is close: the paper fills the whole frame (its edges stay out of view), and the
@@ -379,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"\nScanner.scan at {w}x{h}, work size {VIDEO_WORK_SIZE}: ms per frame in each call the "
                       f"Scanner makes (best of {args.runs}; classify also counts the calls split_touching makes)")
                 for stage, ms in sorted(stages.items(), key=lambda kv: -kv[1]):
-                    print(f"  {stage:<20} {ms:7.2f}")
+                    print(f"  {stage:<26} {ms:7.2f}")
                 _, top = profile_scan(frames, scanner)
                 print("  costliest calls under cProfile (own time, ms per frame; profiling slows Python code):")
                 for name, ms in top:

@@ -95,16 +95,20 @@ def webcam(camera: str, width: int | None, height: int | None, no_window: bool, 
 
     _quiet_ffmpeg()
     if not no_window and (why := _window_available()):
-        fail(why)
+        fail(RuntimeError(why))
         sys.exit(2)
-    scanner = build_scanner(model, min_confidence)
-    scanner.work_size = work_size
     capture = LiveCapture(camera, width=width, height=height)
     try:
-        capture.start()
+        capture.start()  # first, so that a missing camera is reported before the model loads
     except DigitscanError as exc:
         fail(exc)
         sys.exit(exc.exit_code)
+    try:
+        scanner = build_scanner(model, min_confidence)
+    except SystemExit:
+        capture.stop()
+        raise
+    scanner.work_size = work_size
 
     last: list[str] | None = None
 
@@ -170,7 +174,7 @@ def video(source: str, output: Path | None, jsonl: Path | None, every: int, wind
     steadied readings under "smoothed". Without either, prints the steadied numbers whenever
     they change.
     """
-    from .errors import DigitscanError, OutputError
+    from .errors import DigitscanError, ImageReadError, OutputError
     from .video import VideoReader, process_video, stop_on_interrupt
 
     _quiet_ffmpeg()
@@ -216,11 +220,11 @@ def video(source: str, output: Path | None, jsonl: Path | None, every: int, wind
     if reader.problem:
         message = f"{reader.name}: {reader.problem}"
         if summary.frames == 0:
-            fail(message)
+            fail(ImageReadError(message))
             sys.exit(2)
         _warn(f"{message}; kept the {summary.frames} frames read")
     elif summary.frames == 0 and not summary.interrupted:
-        fail(f"{reader.name}: no frame could be read")
+        fail(ImageReadError(f"{reader.name}: no frame could be read"))
         sys.exit(2)
     if summary.interrupted:
         _warn(f"interrupted after {summary.frames} frames; outputs hold what was read")
@@ -229,4 +233,3 @@ def video(source: str, output: Path | None, jsonl: Path | None, every: int, wind
         wrote = [str(p) for p in (output if summary.output_frames else None,
                                   jsonl if summary.log_lines else None) if p is not None]
         click.echo(f"read {summary.frames} frames" + (f"; wrote {', '.join(wrote)}" if wrote else ""), err=True)
-

@@ -88,6 +88,7 @@ class ScanResult:
     height: int
     digits: list[Digit] = field(default_factory=list)
     numbers: list[Number] = field(default_factory=list)
+    marks: list[Box] = field(default_factory=list, repr=False)  # dots and commas seen (separators or specks)
     page: Any = field(default=None, repr=False, compare=False)  # the digitscan.read.Page scanned
     trace: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -98,7 +98,7 @@ class Scanner:
             digits = [d for d in digits if not _cut_off(d.box, page.width, page.height, ref)]
         marks = [to_original(m) for m in marks]
         ordered, numbers = group_numbers(digits, marks)
-        result = ScanResult(page.source, page.width, page.height, ordered, numbers, page=page)
+        result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
                             "crops": normalize_crops(clean, [d for d, _, _ in found])}

@@ -49,7 +49,7 @@ from .tracking import ReadingSmoother, SmoothedReading
 
 DEFAULT_FPS = 25.0
 # Frames whose long side is at least twice this are scanned at half size (the Scanner goes back
-# to full size where the writing is too small there): 720p and 1080p frames scan 3-4x faster.
+# to full size where the writing is too small there): 720p frames scan about 3x faster.
 VIDEO_WORK_SIZE = 640
 VIDEO_FOURCC = "mp4v"  # the MPEG-4 codec every opencv-python build can write (no H.264 encoder here)
 ESC = 27
@@ -125,7 +125,8 @@ def open_capture(source: str | int, *, width: int | None = None, height: int | N
         cap.release()
         if isinstance(source, int):
             raise ImageReadError(f"{name}: cannot open (no such camera, or another program is using it)")
-        raise ImageReadError(f"{name}: cannot open as a video (not a video, or a format this OpenCV build cannot decode)")
+        raise ImageReadError(f"{name}: cannot open as a video "
+                             "(not a video, or a format this OpenCV build cannot decode)")
     if width:
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
     if height:
@@ -548,7 +549,8 @@ class VideoWriter:
 
     def _open(self, width: int, height: int) -> None:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}", dir=self.path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}",
+                                       dir=self.path.parent)
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write here ({exc.strerror or exc})") from None
         os.close(fd)
@@ -557,11 +559,12 @@ class VideoWriter:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the video is an ordinary output
         with _quiet_opencv():
-            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (width, height))
+            writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height))
         if not writer.isOpened():
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
-            raise OutputError(f"{self.path}: cannot write a '{self.path.suffix}' video with this OpenCV build (use .mp4)")
+            raise OutputError(f"{self.path}: cannot write a '{self.path.suffix}' video "
+                              "with this OpenCV build (use .mp4)")
         self._writer, self._size = writer, (width, height)
 
     def write(self, image: np.ndarray) -> None:
@@ -578,6 +581,7 @@ class VideoWriter:
         if self._queue is not None:
             self._queue.put(image)
         else:
+            assert self._writer is not None
             self._writer.write(image)
         self.frames += 1
 
@@ -590,7 +594,7 @@ class VideoWriter:
         """Finalize the video and move it into place (nothing is left when no frame was written)."""
         writer, tmp = self._writer, self._tmp
         self._writer = self._tmp = None
-        if self._thread is not None:
+        if self._thread is not None and self._queue is not None:
             self._queue.put(None)  # every frame queued is encoded before the file is finalized
             self._thread.join()
             self._thread = None
@@ -782,7 +786,10 @@ class FpsMeter:
         now = time.perf_counter() if now is None else now
         if self._last is not None:
             dt = max(now - self._last, 1e-6)
-            self._interval = dt if self._interval is None else (1 - self.smoothing) * self._interval + self.smoothing * dt
+            if self._interval is None:
+                self._interval = dt
+            else:
+                self._interval = (1 - self.smoothing) * self._interval + self.smoothing * dt
         self._last = now
 
     @property
