@@ -22,9 +22,31 @@ MIN_HEIGHT = 9  # pixels of the working image: below this no digit can be read
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and (x, y, w, h, area) rows of the 8-connected blobs, background left out."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    return labels, stats[1:]
+    """Labels and (x, y, w, h, area) rows of the 8-connected blobs, background left out.
+
+    The same as OpenCV's connectedComponentsWithStats, about twice as fast on a page, where ink
+    is a few percent of the pixels: its statistics pass reads every pixel, this one only the ink.
+
+    >>> m = np.zeros((20, 30), np.uint8); m[2:5, 3:9] = 255; m[10:18, 20:22] = 255
+    >>> _components(m)[1].tolist()
+    [[3, 2, 6, 3, 18], [20, 10, 2, 8, 16]]
+    """
+    n, labels = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_32S)
+    stats = np.zeros((n - 1, 5), np.int32)
+    if n <= 1:
+        return labels, stats
+    flat = np.flatnonzero(labels)
+    lab = labels.ravel()[flat]
+    ys, xs = np.divmod(flat, mask.shape[1])
+    order = np.argsort(lab, kind="stable")
+    lab, xs, ys = lab[order], xs[order], ys[order]
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    x0, x1 = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts)
+    y0, y1 = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts)
+    stats[:, 0], stats[:, 1] = x0, y0
+    stats[:, 2], stats[:, 3] = x1 - x0 + 1, y1 - y0 + 1
+    stats[:, 4] = np.diff(np.r_[starts, len(lab)])
+    return labels, stats
 
 
 def _typical(stats: np.ndarray, image_height: int) -> float:
