@@ -267,10 +267,10 @@ def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = N
         # The walls between the boxes of a form are short, but they stand on its long lines.
         walls = find_lines(mask, int(0.9 * height), directions=(False,))
         if walls.any():
-            n, wall_labels, wall_stats, _ = cv2.connectedComponentsWithStats(walls)
-            keep = np.zeros(n, bool)
-            for k in range(1, n):
-                x, y, w, h, _ = wall_stats[k]
+            wall_labels, wall_stats = _components(walls)
+            keep = np.zeros(len(wall_stats) + 1, bool)
+            for k in range(1, len(wall_stats) + 1):
+                x, y, w, h, _ = wall_stats[k - 1]
                 # A wall joins a line at its top and a line at its foot; a "1" on a rule does not.
                 top = lines[max(0, y - 3) : y + 4, x : x + w].any()
                 foot = lines[max(0, y + h - 4) : y + h + 3, x : x + w].any()
