@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -55,7 +57,9 @@ class LiteRTClassifier:
             raise ModelError(f"{path}: the LiteRT runtime (ai-edge-litert) is not installed") from exc
         self.path = path
         try:
-            self._interp = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+            with _native_stderr_silenced():
+                self._interp = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: not a valid TFLite model ({_first_line(exc)})") from None
         inp = self._interp.get_input_details()
@@ -79,7 +83,8 @@ class LiteRTClassifier:
             return np.concatenate([self.predict(batch[i : i + _MAX_BATCH]) for i in range(0, len(batch), _MAX_BATCH)])
         if len(batch) != self._batch:
             self._interp.resize_tensor_input(self._in, list(batch.shape))
-            self._interp.allocate_tensors()
+            with _native_stderr_silenced():
+                self._interp.allocate_tensors()
             self._batch = len(batch)
         self._interp.set_tensor(self._in, batch)
         self._interp.invoke()
@@ -108,6 +113,24 @@ class KerasClassifier:
         if len(batch) == 0:
             return np.zeros((0, self.num_classes), np.float32)
         return np.asarray(self._model(np.asarray(batch, np.float32), training=False))
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Silence what native code writes straight to file descriptor 2 (LiteRT's "INFO: Created
+    TensorFlow Lite XNNPACK delegate" line, once per process): one line of ours per error."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _first_line(exc: BaseException) -> str:

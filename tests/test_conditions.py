@@ -96,6 +96,14 @@ def test_light_writing_on_dark_board(reader, bank):
     reader.check(make(bank, 8, "board", paper="board", ink="chalk", noise=2.0, jpeg=90))
 
 
+@pytest.mark.parametrize("seed", [34, 38])
+def test_chalk_on_a_board_the_camera_brightened(reader, bank, seed):
+    # A few numbers on a wide board: auto-exposure lifts the dark board towards mid-gray.
+    page = make(bank, seed, "board", paper="board", ink="chalk", size=(900, 1200), count=(2, 3), noise=2.0, jpeg=90)
+    assert np.median(page.image.mean(axis=2)) > 100
+    reader.check(page)
+
+
 def test_ruled_paper(reader, bank):
     page = make(bank, 9, "ruled", layout="ruled", texture=0.3, jpeg=90)
     reader.check(page)
@@ -137,6 +145,12 @@ def test_blur_and_jpeg_noise(reader, bank, blur, quality):
 @pytest.mark.parametrize("seed", [17, 18])
 def test_rotation_and_perspective(reader, bank, seed):
     page = make(bank, seed, "geometry", rotation=8.0, perspective=0.05, zoom=0.9, jpeg=90)
+    reader.check(page)
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+def test_page_on_a_dark_table(reader, bank, seed):
+    page = make(bank, seed, "geometry", rotation=4.0, perspective=0.03, zoom=0.9, table=(40, 50, 60), jpeg=90)
     reader.check(page)
 
 

@@ -1065,6 +1065,7 @@ class Style:
     perspective: float = 0.0
     zoom: float = 1.0
     drift: float = 0.0  # slope by which lines of free writing climb or fall
+    table: tuple[int, int, int] | None = None  # BGR of the table around a turned page (None: one at random)
     blur: float = 0.0
     motion: float = 0.0
     noise: float = 0.0
@@ -1260,7 +1261,7 @@ def photograph(sheet: Sheet, style: Style, rng: Rng, tags: list[str]) -> Page:
     homography = None
     if style.rotation or style.perspective or style.zoom != 1.0:
         homography = random_homography(h, w, rng, style.rotation, style.perspective, style.zoom)
-        table = [(60, 90, 130), (70, 70, 72), (40, 50, 60), (150, 150, 145)][rng.integers(4)]
+        table = style.table or [(60, 90, 130), (70, 70, 72), (40, 50, 60), (150, 150, 145)][rng.integers(4)]
         image = cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=table)
     image = expose(image, rng)
