@@ -149,8 +149,10 @@ def test_rotation_and_perspective(reader, bank, seed):
 
 
 @pytest.mark.parametrize("seed", [31, 32])
-def test_page_on_a_dark_table(reader, bank, seed):
-    page = make(bank, seed, "geometry", rotation=4.0, perspective=0.03, zoom=0.9, table=(40, 50, 60), jpeg=90)
+def test_page_on_a_dark_table_sharpened_by_the_phone(reader, bank, seed):
+    # Phones sharpen their photos: the page's edge gets a thin dark fringe that is not writing.
+    page = make(bank, seed, "geometry", rotation=4.0, perspective=0.03, zoom=0.9, table=(40, 50, 60), sharpen=0.4,
+                jpeg=90)
     reader.check(page)
 
 
