@@ -365,9 +365,14 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _scan_in_worker(task: ImageTask) -> dict[str, Any]:
+def _scan_in_worker(tasks: list[ImageTask]) -> list[dict[str, Any]]:
     assert _worker is not None, "worker not started"
-    return _worker.record(task)
+    return [_worker.record(task) for task in tasks]
+
+
+# Images sent to a worker at a time: fewer round trips through the parent, which shares the
+# CPUs with the workers; small enough that a killed run loses only a few lines in flight.
+CHUNK = 4
 
 
 def available_cpus() -> int:
@@ -416,11 +421,11 @@ def _scan_in_pool(tasks: Iterator[ImageTask], config: ScanConfig, workers: int) 
     # Never fork: the parent may hold threads (LiteRT, OpenCV) whose locks a fork would copy.
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     suspects: deque[ImageTask] = deque()
-    window = workers * 4  # enough queued to keep workers busy, few enough to keep memory flat
+    window = workers * 2  # chunks queued: enough to keep workers busy, few enough to keep memory flat
     exhausted = False
     while True:
         pool = _start_pool(workers, context, config)
-        inflight: dict[Future, ImageTask] = {}
+        inflight: dict[Future, list[ImageTask]] = {}
         crashed: list[ImageTask] = []
         alone: ImageTask | None = None  # a suspect running by itself, so a crash is its own
         try:
@@ -428,28 +433,31 @@ def _scan_in_pool(tasks: Iterator[ImageTask], config: ScanConfig, workers: int) 
                 if suspects:
                     if not inflight:
                         alone = suspects.popleft()
-                        inflight[pool.submit(_scan_in_worker, alone)] = alone
+                        inflight[pool.submit(_scan_in_worker, [alone])] = [alone]
                 else:
                     alone = None
                     while not exhausted and len(inflight) < window:
-                        task = next(tasks, None)
-                        if task is None:
+                        chunk = [t for t in (next(tasks, None) for _ in range(CHUNK)) if t is not None]
+                        if len(chunk) < CHUNK:
                             exhausted = True
+                        if not chunk:
                             break
-                        inflight[pool.submit(_scan_in_worker, task)] = task
+                        inflight[pool.submit(_scan_in_worker, chunk)] = chunk
                 if not inflight:
                     return
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for future in done:
-                    task = inflight.pop(future)
+                    chunk = inflight.pop(future)
                     error = future.exception()
                     if error is None:
-                        yield future.result()
+                        yield from future.result()
                     elif isinstance(error, BrokenProcessPool):
-                        crashed.append(task)
+                        crashed.extend(chunk)
                     else:  # records are built never to raise; a bug, but the run goes on
-                        yield {"source": task.source, "error": f"{task.source}: {type(error).__name__}: {error}"}
-            crashed.extend(inflight.values())
+                        for task in chunk:
+                            yield {"source": task.source, "error": f"{task.source}: {type(error).__name__}: {error}"}
+            for chunk in inflight.values():
+                crashed.extend(chunk)
             inflight.clear()
         finally:
             pool.shutdown(wait=not inflight and not crashed, cancel_futures=True)
