@@ -16,12 +16,43 @@ import numpy as np
 MIN_CONTRAST = 0.14  # below this, no mark is ink: paper grain, JPEG noise, shading
 MAX_CONTRAST = 0.28
 _BG_SIZE = 256  # background is estimated on a copy this size
+MASK_OUTSIDE_PAGE = True  # see outside_page
 
 
 def is_dark_background(gray: np.ndarray) -> bool:
-    """True for light writing on a dark board: most of the image is darker than mid-gray."""
-    small = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)
-    return float(np.median(small)) < 100
+    """True for light writing on a darker ground (a board): the image is mostly dark, or its rare
+    pixels stray bright from the common ones (writing is rare: on paper the far outliers are
+    dark, on a board bright, even when the camera has brightened the board).
+
+    >>> board = np.full((100, 100), 120, np.uint8); board[40:60, 48:52] = 230
+    >>> is_dark_background(board), is_dark_background(255 - board)
+    (True, False)
+    """
+    step = max(1, int(np.sqrt(gray.size / 40000)))
+    sample = gray[::step, ::step]
+    lo, mid, hi = np.percentile(sample, (0.5, 50, 99.5))
+    return bool(mid < 100 or (hi - mid > 1.5 * (mid - lo) and hi - mid > 30))
+
+
+def outside_page(background: np.ndarray) -> np.ndarray:
+    """Where the photo shows what is around the page (a table, a floor): regions much darker
+    than the paper that reach the edge of the photo. Phones sharpen photos, which leaves a thin
+    dark fringe along the page's edge; without this it would read as a row of 1s."""
+    paper = float(np.percentile(background, 90))
+    dark = (background < 0.5 * paper).astype(np.uint8)
+    if not dark.any():
+        return np.zeros(background.shape, bool)
+    n, labels = cv2.connectedComponents(dark, connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    # The page ends in a sharp step; a shadow fades in. Keep only regions with a sharp rim.
+    step = cv2.morphologyEx(background, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(np.float32)
+    keep = np.zeros(n, bool)
+    for k in edge[edge > 0]:
+        region = (labels == k).astype(np.uint8)
+        rim = cv2.dilate(region, np.ones((3, 3), np.uint8)) > region
+        if rim.any() and float(np.median(step[rim])) >= 0.3 * paper:
+            keep[k] = True
+    return keep[labels]
 
 
 def estimate_background(gray: np.ndarray) -> np.ndarray:
@@ -44,12 +75,21 @@ def contrast_map(gray: np.ndarray) -> np.ndarray:
     """Ink contrast against the local background, 0 (paper) to 255 (black ink), uint8.
 
     255 * (background - pixel) / background, computed in 8 bits: this runs on every pixel.
+    What lies around the page gets no contrast at all.
     """
     if is_dark_background(gray):
         gray = 255 - gray
-    bg = np.maximum(estimate_background(gray), 16)
-    ratio = cv2.divide(gray, bg, scale=255)  # pixel / background, saturating at 255 (paper)
-    return 255 - ratio
+    background = estimate_background(gray)
+    ratio = cv2.divide(gray, np.maximum(background, 16), scale=255)  # pixel / background, up to 255
+    contrast = 255 - ratio
+    small = cv2.resize(background, (64, 64), interpolation=cv2.INTER_AREA)
+    outside = outside_page(small) if MASK_OUTSIDE_PAGE else np.zeros(small.shape, bool)
+    if outside.any():
+        # Grown by a small pixel (about 1.5% of the photo), to cover the fringe along the edge.
+        grown = cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8))
+        full = cv2.resize(grown, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
+        contrast[full > 0] = 0
+    return contrast
 
 
 def ink_threshold(contrast: np.ndarray) -> int:
