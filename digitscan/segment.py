@@ -143,7 +143,8 @@ def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
 
 
-def find_lines(mask: np.ndarray, min_length: int, directions: tuple[bool, ...] = (True, False)) -> np.ndarray:
+def find_lines(mask: np.ndarray, min_length: int, directions: tuple[bool, ...] = (True, False),
+               spare_strokes: bool = True) -> np.ndarray:
     """Mask of the straight horizontal and vertical runs of ink at least `min_length` long.
 
     A thin rule photographed a little askew steps from one pixel row to the next, so runs are
@@ -154,8 +155,15 @@ def find_lines(mask: np.ndarray, min_length: int, directions: tuple[bool, ...] =
     for horizontal in directions:
         across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 5) if horizontal else (5, 1))
         found = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_OPEN, _line_kernel(min_length, horizontal))
-        # The opened band is wider than the line: keep only the ink in it.
-        lines |= found & mask
+        # The opened band is wider than the line: keep only the ink in it, and (to spare the
+        # writing) not what is thicker across the line than the line itself: a stroke crossing
+        # it, or running along it (a 1 on a grid line).
+        band = found & mask
+        if spare_strokes:
+            counts = np.count_nonzero(band, axis=0 if horizontal else 1)
+            width = int(np.median(counts[counts > 0])) if counts.any() else 1
+            band &= ~cv2.morphologyEx(mask, cv2.MORPH_OPEN, _line_kernel(2 * width + 2, not horizontal))
+        lines |= band
     return lines
 
 
@@ -191,8 +199,8 @@ def _frame_sides(comp: np.ndarray) -> int:
     """How many sides of a blob's box are drawn by a long straight line (a form box has 3-4)."""
     h, w = comp.shape
     bh, bw = max(1, h // 4), max(1, w // 4)
-    across = find_lines(comp, int(0.6 * w), directions=(True,))
-    down = find_lines(comp, int(0.6 * h), directions=(False,))
+    across = find_lines(comp, int(0.6 * w), directions=(True,), spare_strokes=False)
+    down = find_lines(comp, int(0.6 * h), directions=(False,), spare_strokes=False)
     return int(across[:bh].any()) + int(across[h - bh :].any()) + int(down[:, :bw].any()) + int(down[:, w - bw :].any())
 
 
@@ -212,7 +220,7 @@ def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.
         comp = np.where(labels[y : y + h, x : x + w] == i + 1, 255, 0).astype(np.uint8)
         if _frame_sides(comp) < 3:
             continue
-        lines = find_lines(comp, int(0.6 * min(w, h)))
+        lines = find_lines(comp, int(0.6 * min(w, h)), spare_strokes=False)
         # Only lines along the box's edges belong to the frame, not strokes inside it.
         by, bx = max(1, h // 5), max(1, w // 5)
         lines[by : h - by, bx : w - bx] = 0
@@ -265,15 +273,16 @@ def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = N
         lines[roi] |= find_lines(mask[roi], long_line)
     if lines.any() and height:
         # The walls between the boxes of a form are short, but they stand on its long lines.
-        walls = find_lines(mask, int(0.9 * height), directions=(False,))
+        walls = find_lines(mask, int(0.9 * height), directions=(False,), spare_strokes=False)
         if walls.any():
             wall_labels, wall_stats = _components(walls)
             keep = np.zeros(len(wall_stats) + 1, bool)
             for k in range(1, len(wall_stats) + 1):
                 x, y, w, h, _ = wall_stats[k - 1]
                 # A wall joins a line at its top and a line at its foot; a "1" on a rule does not.
-                top = lines[max(0, y - 3) : y + 4, x : x + w].any()
-                foot = lines[max(0, y + h - 4) : y + h + 3, x : x + w].any()
+                # (Looked for beside the wall too: where they cross, the pixels are the wall's.)
+                top = lines[max(0, y - 3) : y + 4, max(0, x - 4) : x + w + 4].any()
+                foot = lines[max(0, y + h - 4) : y + h + 3, max(0, x - 4) : x + w + 4].any()
                 keep[k] = top and foot and w <= max(3, 0.25 * height)
             lines = lines | (keep[wall_labels].astype(np.uint8) * 255)
     if lines.any():
@@ -292,8 +301,8 @@ def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = N
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
     x, y, w, h = box
-    top = lines[max(0, y - 2) : y + 2, x : x + w]
-    bottom = lines[y + h - 2 : y + h + 2, x : x + w]
+    top = lines[max(0, y - 2) : y + 2, max(0, x - 4) : x + w + 4]
+    bottom = lines[y + h - 2 : y + h + 2, max(0, x - 4) : x + w + 4]
     return bool(top.any() and bottom.any())
 
 
