@@ -16,7 +16,6 @@ import numpy as np
 MIN_CONTRAST = 0.14  # below this, no mark is ink: paper grain, JPEG noise, shading
 MAX_CONTRAST = 0.28
 _BG_SIZE = 256  # background is estimated on a copy this size
-MASK_OUTSIDE_PAGE = True  # see outside_page
 
 
 def is_dark_background(gray: np.ndarray) -> bool:
@@ -83,7 +82,7 @@ def contrast_map(gray: np.ndarray) -> np.ndarray:
     ratio = cv2.divide(gray, np.maximum(background, 16), scale=255)  # pixel / background, up to 255
     contrast = 255 - ratio
     small = cv2.resize(background, (64, 64), interpolation=cv2.INTER_AREA)
-    outside = outside_page(small) if MASK_OUTSIDE_PAGE else np.zeros(small.shape, bool)
+    outside = outside_page(small)
     if outside.any():
         # Grown by a small pixel (about 1.5% of the photo), to cover the fringe along the edge.
         grown = cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8))

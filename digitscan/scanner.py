@@ -16,7 +16,16 @@ from .normalize import normalize_crops
 from .preprocess import ink_mask
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
-from .segment import clean_mask, deskew, estimate_skew, find_blobs, map_box, sort_blobs, typical_height
+from .segment import (
+    clean_mask,
+    cut_off_by_frame,
+    deskew,
+    estimate_skew,
+    find_blobs,
+    map_box,
+    sort_blobs,
+    typical_height,
+)
 from .touching import Split, split_touching
 
 # Writing shorter than this (in working pixels) is read again from a less reduced image.
@@ -95,7 +104,7 @@ class Scanner:
             # On the turned page the photo's own edges no longer lie on the border: drop here what
             # the frame of the photo cuts off, as segment does on a page that was not turned.
             ref = seg.height / page.scale
-            digits = [d for d in digits if not _cut_off(d.box, page.width, page.height, ref)]
+            digits = [d for d in digits if not cut_off_by_frame(d.box, page.width, page.height, ref)]
         marks = [to_original(m) for m in marks]
         ordered, numbers = group_numbers(digits, marks)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
@@ -173,11 +182,6 @@ class Scanner:
             elif labels[i] != NOT_A_DIGIT:
                 found.append((box, int(labels[i]), float(conf[i])))
         return _drop_overlaps(found)
-
-
-def _cut_off(box: Box, width: int, height: int, ref: float) -> bool:
-    at_border = box.x <= 1 or box.y <= 1 or box.x2 >= width - 1 or box.y2 >= height - 1
-    return at_border and (box.h < 0.8 * ref or box.h > 2.5 * ref or box.w > 2.5 * ref or box.w < 0.4 * box.h)
 
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:

@@ -314,9 +314,17 @@ def find_candidates(seg: Segmentation) -> list[Box]:
     return sort_blobs(seg)[0]
 
 
-def find_marks(seg: Segmentation) -> list[Box]:
-    """Small solid blobs, dot- or comma-sized: the separators in "1,250.00" (or just specks)."""
-    return sort_blobs(seg)[1]
+def cut_off_by_frame(box: Box, width: int, height: int, ref: float) -> bool:
+    """A blob on the photo's edge that is no whole digit: the edge of the page, the table around
+    it, or writing the frame of the photo cuts off.
+
+    >>> cut_off_by_frame(Box(0, 40, 4, 60), 200, 200, 40.0), cut_off_by_frame(Box(80, 40, 30, 40), 200, 200, 40.0)
+    (True, False)
+    """
+    at_border = box.x <= 1 or box.y <= 1 or box.x2 >= width - 1 or box.y2 >= height - 1
+    return at_border and (
+        box.w > 2.5 * ref or box.h > 2.5 * ref or box.h < 0.8 * ref or box.w < 0.4 * box.h
+    )
 
 
 def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
@@ -339,9 +347,8 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
             continue
         if b.h < MIN_HEIGHT:
             continue  # too small to be read, whatever the rest of the page says
-        at_border = b.x <= 1 or b.y <= 1 or b.x2 >= W - 1 or b.y2 >= H - 1
-        if at_border and (b.w > 2.5 * ref or b.h > 2.5 * ref or b.h < 0.8 * ref or b.w < 0.4 * b.h):
-            continue  # the edge of the page, the table around it, or writing cut off by the frame
+        if cut_off_by_frame(b, W, H, ref):
+            continue
         if b.w > 3.0 * b.h and b.h < 0.45 * ref:
             continue  # dash, underline, a rule's remains
         if b.h > 4 * ref and b.w < 0.3 * b.h:
