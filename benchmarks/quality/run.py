@@ -58,7 +58,7 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
         f"({pages} pages per condition, seed {seed}); model `{_model_name(scanner)}`; "
         f"Python {platform.python_version()} on {os.cpu_count()} CPU(s).",
         "",
-        "Pages are MNIST *test* digits written on synthetic photos (see README.md, "Reading quality"). A digit is right "
+        "Pages are MNIST *test* digits written on synthetic photos (see README.md, section Reading quality). A digit is right "
         "when its label matches and its box has IoU >= 0.5 with the ink's; a number is found when a read "
         "number has exactly its text (separators included) and overlaps it; `digits-only exact` ignores `,` and `.`; "
         "`number P` is the share of numbers read that are real. `read alone` is the share of the digits that the "
