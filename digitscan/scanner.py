@@ -115,11 +115,23 @@ class Scanner:
 
     def _join_pieces(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray, marks: list[Box],
                      height: float) -> tuple[list[Box], np.ndarray, list[Box]]:
-        """Join two neighbouring blobs when the classifier reads them together as one clear digit
-        and apart as less: the pieces of a stroke that a pen skipped or a fold broke. A small
-        mark (too small to be a digit alone) may be such a piece too."""
+        """Join neighbouring blobs when the classifier reads them together as one clear digit and
+        apart as less: the pieces of a stroke that a pen skipped or a fold broke. A small mark
+        (too small to be a digit alone) may be such a piece too. Joined pieces may join again, so
+        a digit broken in three comes back whole."""
+        height = _written_height(boxes, probs, height)
         if not boxes or not height:
             return boxes, probs, marks
+        for _ in range(3):
+            joined = self._join_once(mask, boxes, probs, marks, height)
+            if joined is None:
+                break
+            boxes, probs, marks = joined
+        return boxes, probs, marks
+
+    def _join_once(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray, marks: list[Box],
+                   height: float) -> tuple[list[Box], np.ndarray, list[Box]] | None:
+        """One round of `_join_pieces`; None when nothing joined."""
         n_boxes = len(boxes)
         conf = np.where(probs.argmax(axis=1) == NOT_A_DIGIT, 0.0, probs.max(axis=1))
         boxes = boxes + marks
@@ -133,29 +145,41 @@ class Scanner:
                     break
                 if i >= n_boxes and j >= n_boxes:
                     continue  # two marks do not make a digit
+                if _hangs_below(boxes[i] if i >= n_boxes else None, b) or _hangs_below(
+                        boxes[j] if j >= n_boxes else None, a):
+                    continue  # a comma or a full stop after the digit, not a piece of it
                 u = a.union(b)
-                if u.w > 1.1 * height or u.h > 1.4 * height:
+                # One piece right above the other, a hair apart: a stroke broken across, which
+                # may be much taller than the pieces that set `height`.
+                stacked = (min(a.x2, b.x2) - max(a.x, b.x) >= 0.5 * min(a.w, b.w)
+                           and max(a.y, b.y) - min(a.y2, b.y2) <= max(2, 0.1 * u.h))
+                reach = 2.2 if stacked else 1.0
+                if u.w > 1.2 * reach * height or u.h > 1.4 * reach * height:
                     continue
                 if min(a.y2, b.y2) - max(a.y, b.y) < -0.25 * height:
                     continue  # one far above the other
-                if min(conf[i], conf[j]) >= 0.9 and min(a.h, b.h) >= 0.75 * height:
-                    continue  # two clear, full-height digits
-                pairs.append((i, j, u))
+                if not stacked and min(conf[i], conf[j]) >= 0.9 and min(a.h, b.h) >= 0.75 * height:
+                    continue  # two clear, full-height digits side by side
+                pairs.append((i, j, u, stacked))
         if not pairs:
-            return boxes[:n_boxes], probs, marks
-        joined = self.classifier.predict(normalize_crops(mask, [u for _, _, u in pairs]))
+            return None
+        joined = self.classifier.predict(normalize_crops(mask, [p[2] for p in pairs]))
         used: set[int] = set()
         merged_boxes, merged_probs = [], []
         for k in np.argsort(-joined.max(axis=1)):
-            i, j, u = pairs[k]
+            i, j, u, stacked = pairs[k]
             label, c = int(joined[k].argmax()), float(joined[k].max())
-            if i in used or j in used or label == NOT_A_DIGIT or c < 0.9 or c <= min(conf[i], conf[j]) + 0.1:
+            if i in used or j in used or label == NOT_A_DIGIT or c < 0.9:
+                continue
+            # Side by side, the pieces must read worse apart; one above the other they cannot be
+            # two digits of a number, however clear each piece alone (the foot of a 4 is a 1).
+            if not stacked and c <= min(conf[i], conf[j]) + 0.1:
                 continue
             used.update((i, j))
             merged_boxes.append(u)
             merged_probs.append(joined[k])
         if not used:
-            return boxes[:n_boxes], probs, marks
+            return None
         keep = [i for i in range(n_boxes) if i not in used]
         left_marks = [boxes[i] for i in range(n_boxes, len(boxes)) if i not in used]
         return ([boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)]),
@@ -213,6 +237,23 @@ def _better_split(box: Box, whole: float, split: Split) -> bool:
     if box.w > 1.6 * box.h:  # wider than any one digit is written
         return split.score >= whole - 0.05
     return split.score > whole + 0.1
+
+
+def _hangs_below(mark: Box | None, digit: Box) -> bool:
+    """A mark whose middle lies below the foot of a digit beside it: punctuation."""
+    return mark is not None and mark.y + mark.h / 2 > digit.y2
+
+
+def _written_height(boxes: list[Box], probs: np.ndarray, height: float) -> float:
+    """The height digits are written at: the median of the blobs read surely as digits, when
+    there are a few; else the segmenter's estimate from blob shapes alone (which pieces of broken
+    strokes pull down), or the height of the one or two sure digits if they are taller."""
+    if len(probs):
+        sure = (probs.argmax(axis=1) != NOT_A_DIGIT) & (probs.max(axis=1) >= 0.9)
+        if sure.any():
+            written = float(np.median([b.h for b, s in zip(boxes, sure) if s]))
+            return written if sure.sum() >= 3 else max(written, height)
+    return height
 
 
 def _to_original(box: Box, scale: float, width: int, height: int) -> Box:

@@ -1,0 +1,32 @@
+"""Digits whose strokes come apart, joined again by the scanner with the classifier's help."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.images import blank_page, write_number
+
+
+def test_a_digit_broken_in_three_reads_whole(scanner):
+    page = blank_page(900, 300)
+    boxes = write_number(page, "37528", 60, 100, height=90)
+    x, y, w, h = boxes[2]  # the 5: two gaps across it, as a pen that skipped twice leaves
+    for at in (0.3, 0.62):
+        row = y + int(at * h)
+        page[row : row + 5, x - 2 : x + w + 2] = 235
+    pieces = scanner.scan(page)
+    assert pieces.texts == ["37528"]
+    five = pieces.digits[2].box
+    assert five.y <= y + 4 and five.y2 >= y + h - 4, "the 5 is read whole, not one of its pieces"
+
+
+@pytest.mark.parametrize("text, nth", [("7035", 0), ("7035", 2), ("3852", 0)])
+def test_a_number_whose_digits_are_mostly_broken_reads_whole(scanner, text, nth):
+    # Three of four digits broken across the middle: the pieces, not the digits, are then the
+    # common blob height, and a piece alone may read as a clear digit (the foot of a 7 is a 1).
+    page = blank_page(900, 300)
+    boxes = write_number(page, text, 60, 100, height=80, nth=nth)
+    for x, y, w, h in boxes[:3]:
+        row = y + int(0.5 * h)
+        page[row : row + 4, x - 2 : x + w + 2] = 235
+    assert scanner.scan(page).texts == [text]
