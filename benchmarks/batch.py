@@ -4,9 +4,10 @@
     python benchmarks/batch.py --images 200 --rounds 2 --memory-images 1000
 
 Makes 640x480 pages of handwritten (MNIST test) digits in a temporary folder, then:
-  1. scans the same folder with --workers 1 and --workers 2 (in this process, via the library),
-     in alternating rounds, and prints the best images/s of each, the CPU time per image and
-     the ratio (goal: >= 1.8x on 2 otherwise idle cores);
+  1. scans the same folder with --workers 1 and --workers 2 (in this process, via the library;
+     one thread per worker, the default), in alternating rounds, and prints the best images/s of
+     each, the CPU time per image and the ratio (goal: >= 1.8x on 2 otherwise idle cores); and,
+     for reference, one worker given a thread per core;
   2. runs `digitscan batch --workers 2` over `--memory-images` images as a subprocess, sampling
      the resident memory of it and its workers, and prints the total at the start and the end
      (goal: flat, not growing with the number of images).
@@ -68,7 +69,7 @@ def make_folder(folder: Path, count: int, distinct: int = 200) -> None:
         (folder / f"page {i:05d}.png").write_bytes(pages[i % len(pages)])
 
 
-def throughput(folder: Path, workers: int, scratch: Path) -> tuple[float, float]:
+def throughput(folder: Path, workers: int, scratch: Path, threads: int | None = None) -> tuple[float, float]:
     """(images/s from the first result to the last, CPU ms per image in this process and its workers)."""
     total = sum(1 for _ in folder.iterdir())
     stamps: list[float] = []
@@ -79,7 +80,7 @@ def throughput(folder: Path, workers: int, scratch: Path) -> tuple[float, float]
         if len(stamps) == total:  # the workers are still alive: read their CPU time now
             cpu.append(tree_cpu(os.getpid()))
 
-    summary = run_batch([folder], scratch / f"w{workers}.jsonl", config=ScanConfig(), workers=workers,
+    summary = run_batch([folder], scratch / f"w{workers}.jsonl", config=ScanConfig(threads=threads), workers=workers,
                         force=True, on_record=on_record)
     assert summary.failed == 0, f"{summary.failed} images failed"
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]), 1000 * (cpu[-1] - cpu[0]) / total
@@ -165,15 +166,18 @@ def main() -> None:
             os.link(path, speed / path.name)
         # Rounds alternate 1 and 2 workers, so that a change in the machine's load hits both;
         # the best round of each counts.
-        rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+        # Workers run one thread each (the default); the third row, one worker on every core's
+        # threads, is there for reference: what threads alone give.
+        runs = {"workers=1": (1, None), "workers=2": (2, None), f"workers=1, {os.cpu_count()} threads": (1, os.cpu_count())}
+        rates: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
         for _ in range(args.rounds):
-            for workers in (1, 2):
-                rates[workers].append(throughput(speed, workers, scratch))
-        for workers in (1, 2):
-            best = max(rates[workers])
-            print(f"workers={workers}: {best[0]:6.1f} images/s (rounds: "
-                  f"{', '.join(f'{r:.1f}' for r, _ in rates[workers])}), {best[1]:.1f} CPU ms per image")
-        one, two = max(rates[1])[0], max(rates[2])[0]
+            for name, (workers, threads) in runs.items():
+                rates[name].append(throughput(speed, workers, scratch, threads))
+        for name in runs:
+            best = max(rates[name])
+            print(f"{name:<22} {best[0]:6.1f} images/s (rounds: "
+                  f"{', '.join(f'{r:.1f}' for r, _ in rates[name])}), {best[1]:.1f} CPU ms per image")
+        one, two = max(rates["workers=1"])[0], max(rates["workers=2"])[0]
         print(f"speed-up 1 -> 2 workers: {two / one:.2f}x (goal >= 1.8x; load average now "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
