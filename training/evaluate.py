@@ -1,8 +1,11 @@
 """Accuracy of a model file on the MNIST test split: overall, per class, and the confusion matrix.
 
     python -m training.evaluate --model models/digitscan_int8.tflite --data ../shared/data/mnist
+    python -m training.evaluate --model run/digitscan.keras --data ../shared/data/mnist --split validation
 
-A digit answered "not a digit" counts as wrong. This is the only place the test split is read.
+A digit answered "not a digit" counts as wrong. `--split validation` reads the digits that
+training holds out of the training files (same fraction and seed as `training.train`): compare
+candidate models there. The test split is read only for the final report.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from digitscan.classify import Classifier, load_classifier
-from training.data import download, load_split
+from training.data import download, load_split, split_validation
 
 
 @dataclass
@@ -24,9 +27,10 @@ class Report:
     per_class: list[float]
     confusion: np.ndarray  # rows: true digit 0-9; columns: answer 0-9, then not a digit
     predictions: np.ndarray
+    split: str = "test"
 
     def format(self) -> str:
-        lines = [f"accuracy {self.accuracy * 100:.2f}% on {int(self.confusion.sum())} MNIST test images"]
+        lines = [f"accuracy {self.accuracy * 100:.2f}% on {int(self.confusion.sum())} MNIST {self.split} images"]
         lines.append("per class: " + "  ".join(f"{d}:{a * 100:.2f}%" for d, a in enumerate(self.per_class)))
         cols = self.confusion.shape[1]
         head = "true\\pred " + " ".join(f"{c:>5}" for c in range(10)) + ("  not-a-digit" if cols > 10 else "")
@@ -55,10 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, default=None, help="a .tflite or .keras file (default: the shipped model)")
     p.add_argument("--data", type=Path, default=None, help="folder with the MNIST IDX files (default: download)")
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="the test split, or the validation digits held out of the training files")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="as given to training.train")
+    p.add_argument("--seed", type=int, default=20261124, help="as given to training.train")
     args = p.parse_args(argv)
     data = args.data or download(Path.home() / ".cache" / "digitscan" / "mnist")
-    images, labels = load_split(data, "test")
+    if args.split == "validation":
+        _, (images, labels) = split_validation(*load_split(data, "train"), args.val_fraction, args.seed)
+    else:
+        images, labels = load_split(data, "test")
     report = evaluate(load_classifier(args.model), images, labels)
+    report.split = args.split
     print(f"model {args.model or 'shipped default'}")
     print(report.format())
     return 0
