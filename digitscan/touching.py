@@ -2,13 +2,13 @@
 
 A blob wider than one digit, or one the classifier calls "not a digit", may be digits that
 touch. We find the columns where the blob is thinnest (valleys of its vertical ink profile);
-from each, a cut runs from top to bottom, free to bend a little either way to pass between
-strokes rather than through them (digits written close overlap: the tail of a 7 reaches under
-the 8 beside it, and no straight cut parts them). We classify every stretch between two cuts
-that is as wide as a digit can be, all in one batch, and choose the chain of stretches across
-the blob that the classifier is surest of (a shortest-path search over the cuts, scoring each
-piece by the log of its digit probability). The scanner keeps the split only if it reads
-better than the blob whole.
+from each, a cut runs straight down, and another from top to bottom free to bend a little
+either way to pass between strokes rather than through them (digits written close overlap: the
+tail of a 7 reaches under the 8 beside it, and no straight cut parts them). We classify every
+stretch between two cuts of the same kind that is as wide as a digit can be, all in one batch,
+and choose the chain of stretches across the blob that the classifier is surest of (a
+shortest-path search over the cuts, scoring each piece by the log of its digit probability).
+The scanner keeps the split only if it reads better than the blob whole.
 """
 
 from __future__ import annotations
@@ -130,7 +130,10 @@ def split_touching(
     for n, b in enumerate(boxes):
         crop = mask[b.y : b.y2, b.x : b.x2]
         cols = [0, *cut_columns(crop, b.h), b.w]
-        paths = cut_paths(crop, cols, reach=max(2, int(0.2 * b.h)))
+        # Each stretch is tried between straight cuts and between bent ones: a bent cut parts
+        # digits that overlap, a straight one keeps a digit's own stroke that reaches aside.
+        straight = np.repeat(np.asarray(cols)[:, None], b.h, axis=1)
+        bent = cut_paths(crop, cols, reach=max(2, int(0.2 * b.h)))
         pieces = []
         for i in range(len(cols)):
             for j in range(i + 1, len(cols)):
@@ -139,11 +142,13 @@ def split_touching(
                 width = cols[j] - cols[i]
                 if width < 0.15 * b.h or width > 1.2 * b.h:
                     continue
-                found = _piece_box(crop, paths[i], paths[j], b)
-                if found is None:
-                    continue
-                pieces.append((i, j, found[0]))
-                crops.append(to_mnist(found[1]))
+                same = np.array_equal(straight[i], bent[i]) and np.array_equal(straight[j], bent[j])
+                for paths in (straight,) if same else (straight, bent):
+                    found = _piece_box(crop, paths[i], paths[j], b)
+                    if found is None:
+                        continue
+                    pieces.append((i, j, found[0]))
+                    crops.append(to_mnist(found[1]))
         jobs.append((n, cols, pieces))
     results: list[Split | None] = [None] * len(boxes)
     if not crops:
