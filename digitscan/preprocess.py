@@ -19,18 +19,39 @@ _BG_SIZE = 256  # background is estimated on a copy this size
 
 
 def is_dark_background(gray: np.ndarray) -> bool:
-    """True for light writing on a darker ground (a board): the image is mostly dark, or its rare
-    pixels stray bright from the common ones (writing is rare: on paper the far outliers are
-    dark, on a board bright, even when the camera has brightened the board).
+    """True for light writing on a darker ground (a board).
+
+    Writing is what stands out of its surroundings: on paper the rare far outliers from the
+    local brightness are dark, on a board bright. Measured against the local mean (not the
+    image's), so that a shadow over half a page does not make the page a board, and a bright
+    green board is still one.
 
     >>> board = np.full((100, 100), 120, np.uint8); board[40:60, 48:52] = 230
     >>> is_dark_background(board), is_dark_background(255 - board)
     (True, False)
     """
-    step = max(1, int(np.sqrt(gray.size / 40000)))
-    sample = gray[::step, ::step]
-    lo, mid, hi = np.percentile(sample, (0.5, 50, 99.5))
-    return bool(mid < 100 or (hi - mid > 1.5 * (mid - lo) and hi - mid > 30))
+    step = max(1, -(-max(gray.shape) // 400))
+    sample = np.ascontiguousarray(gray[::step, ::step])
+    local = cv2.blur(sample, (31, 31))
+    brighter = _tail(cv2.subtract(sample, local), _OUTLIERS)
+    darker = _tail(cv2.subtract(local, sample), _OUTLIERS)
+    if max(brighter, darker) >= 12:
+        if brighter > 1.5 * darker:
+            return True
+        if darker > 1.5 * brighter:
+            return False
+    # Nothing stands out, or as much either way (a blank page's grain): go by how dark it is.
+    return float(np.median(sample)) < 100
+
+
+_OUTLIERS = 0.002  # the share of pixels whose difference from their surroundings is compared
+
+
+def _tail(difference: np.ndarray, share: float) -> int:
+    """The level that `share` of the pixels of an 8-bit image reach or exceed."""
+    hist = cv2.calcHist([difference], [0], None, [256], [0, 256]).ravel()
+    at_least = np.cumsum(hist[::-1])  # pixels at or above 255, 254, ...
+    return 255 - int(np.searchsorted(at_least, share * difference.size))
 
 
 def outside_page(background: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .normalize import MNIST_SIZE, to_mnist
+from .normalize import crops_to_mnist
 from .result import Box
 
 Probabilities = Callable[[np.ndarray], np.ndarray]
@@ -86,16 +86,17 @@ def cut_paths(crop: np.ndarray, cols: list[int], reach: int) -> np.ndarray:
     padded = np.pad(ink, ((0, 0), (0, 1)))  # column w: beyond the blob, never ink
     # Crossing ink costs most; leaning away from the chosen column costs a little.
     lean = 0.02 * np.abs(offsets)[None]
-    total = padded[0][x] + lean
-    moves = np.empty((h, *x.shape), np.int8)
-    moves[0] = 0
+    cost = padded[:, x]  # (rows, cuts, positions): the ink under every position of every cut
+    total = cost[0] + lean
+    moves = np.zeros((h, *x.shape), np.int8)
+    came = np.full((3, *x.shape), np.inf, total.dtype)  # from the left, straight above, the right
     for y in range(1, h):
-        left = np.pad(total[:, :-1], ((0, 0), (1, 0)), constant_values=np.inf)
-        right = np.pad(total[:, 1:], ((0, 0), (0, 1)), constant_values=np.inf)
-        stacked = np.stack([left, total, right])
-        step = stacked.argmin(axis=0)
+        came[0, :, 1:] = total[:, :-1]
+        came[1] = total
+        came[2, :, :-1] = total[:, 1:]
+        step = came.argmin(axis=0)
         moves[y] = step - 1
-        total = stacked.min(axis=0) + padded[y][x] + lean
+        total = np.take_along_axis(came, step[None], 0)[0] + cost[y] + lean
     at = total.argmin(axis=1)
     paths = np.empty((len(cols), h), np.int64)
     rows = np.arange(len(cols))
@@ -148,12 +149,12 @@ def split_touching(
                     if found is None:
                         continue
                     pieces.append((i, j, found[0]))
-                    crops.append(to_mnist(found[1]))
+                    crops.append(found[1])
         jobs.append((n, cols, pieces))
     results: list[Split | None] = [None] * len(boxes)
     if not crops:
         return results
-    probs = predict(np.stack(crops).reshape(-1, MNIST_SIZE, MNIST_SIZE, 1))
+    probs = predict(crops_to_mnist(crops))
     k = 0
     for n, cols, pieces in jobs:
         p = probs[k : k + len(pieces)]

@@ -145,3 +145,27 @@ def test_blob_statistics_match_opencv():
         assert np.array_equal(ours_labels, labels)
         assert np.array_equal(ours_stats, stats[1:])
     assert find_blobs(np.zeros((5, 5), np.uint8))[1].shape == (0, 5)
+
+
+def test_a_shadow_over_most_of_the_page_does_not_make_it_a_board():
+    from digitscan.preprocess import is_dark_background
+
+    page = blank_page(800, 600, tone=200)
+    page[:, 250:] = 70  # a deep shadow over two thirds of the paper: the median is dark
+    write_number(page, "4096", 300, 200, height=80, ink=20)
+    write_number(page, "17", 40, 300, height=80, ink=60)
+    assert not is_dark_background(page)
+
+
+def test_a_bright_board_with_little_writing_is_still_a_board():
+    from digitscan.preprocess import is_dark_background
+
+    board = blank_page(800, 600, tone=140)  # a green board photographed bright
+    rng = np.random.default_rng(1)
+    board = np.clip(board + rng.normal(0, 4, board.shape), 0, 255).astype(np.uint8)
+    chalk = blank_page(800, 600, tone=0)
+    write_number(chalk, "57", 100, 80, height=40, ink=255)
+    write_number(chalk, "908", 100, 200, height=40, ink=255)  # under 0.5% of the board is writing
+    board = np.maximum(board, (chalk.astype(np.float32) * 0.85).astype(np.uint8))
+    assert is_dark_background(board)
+    assert ink_mask(board)[80:120, 100:160].any()
