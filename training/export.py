@@ -88,6 +88,12 @@ def export_all(keras_path: Path, out: Path, data: Path, calibration_digits: np.n
     return manifest
 
 
+_SCHEDULES = {
+    "plateau": "ReduceLROnPlateau: halved after 2 epochs without gain in validation accuracy",
+    "cosine": "cosine decay to 1e-5 over the epochs",
+}
+
+
 def _card(manifest: dict, reports: dict, agreement: dict, training: dict) -> str:
     files = manifest["files"]
     rows = "\n".join(
@@ -102,7 +108,8 @@ def _card(manifest: dict, reports: dict, agreement: dict, training: dict) -> str
     stage_lines = "\n".join(
         f"- Stage {n}: `{st.get('command', '?')}`: {st.get('epochs', '?')} epochs, best by validation "
         f"epoch {st.get('best_epoch', '?')} (validation accuracy {st.get('val_accuracy', 0) * 100:.2f}%, "
-        f"digits and not-a-digit together); learning rate {st.get('lr', 1e-3):g}, photo augmentation on "
+        f"digits and not-a-digit together); learning rate {st.get('lr', 1e-3):g} "
+        f"({_SCHEDULES[st.get('schedule', 'plateau')]}), photo augmentation on "
         f"{st.get('photo_share', 1.0) * 100:.0f}% of examples, not-a-digit loss weight {st.get('not_a_digit_weight', 1.0):g}."
         for n, st in enumerate(stages, 1)
     )
@@ -127,8 +134,9 @@ centre of mass), and answers 11 probabilities: digits 0-9, then **not a digit**.
 
 ## Training
 {stage_lines}
-- Batch {t.get('batch_size', '?')}; seed {t.get('seed', '?')}; RMSprop with ReduceLROnPlateau (halve after 2
-  epochs without gain in validation accuracy); the best epoch's weights are kept; CPU, 2 cores.
+- Batch {t.get('batch_size', '?')}; seed {t.get('seed', '?')}; RMSprop; the best epoch's weights (by
+  validation accuracy) are kept, or the average of the last epochs' weights when it is better there;
+  CPU, 2 cores.
 
 ## Accuracy on the full MNIST test split
 A digit answered "not a digit" counts as wrong. Measured by `python -m training.evaluate --model
