@@ -2,11 +2,13 @@
 
 Writing is made of connected blobs of ink, but not one blob per digit: rules, grid lines and
 form boxes connect to digits, a pen skips and breaks a 5 in two, specks and dashes lie about.
-So, in order: measure the typical height of the writing, remove long straight lines (and mend
-the strokes that crossed them), strip the frames of boxes that digits touch, take connected
-components, drop what is too small or too flat to be a digit, and join the pieces of broken
-strokes. Digits that touch each other are split later, with the classifier's help (see
-`digitscan.touching`).
+So, in order: measure the typical height of the writing; remove long straight lines, keeping
+the strokes of the digits that sit on them, and mend the strokes that crossed them; remove
+faint or dashed lines, which the ink mask holds in pieces, and the walls between the boxes of
+a comb field (not mended across: two digits touching a wall from either side stay two); strip
+the frames of single boxes that digits touch; take connected components, drop what is too
+small or too flat to be a digit, and join the pieces of broken strokes. Digits that touch each
+other are split later, with the classifier's help (see `digitscan.touching`).
 """
 
 from __future__ import annotations
@@ -140,30 +142,108 @@ def map_box(box: Box, matrix: np.ndarray, width: int, height: int) -> Box:
 
 
 def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
+    # Of odd length: an even one has its anchor off centre, and an opening with it loses a
+    # pixel at one end of what it keeps.
+    length = int(length) | 1
     return cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1) if horizontal else (1, length))
 
 
+def _pool_along(mask: np.ndarray, factor: int, horizontal: bool) -> np.ndarray:
+    """The mask shrunk `factor` times along rows (columns, if not `horizontal`): a pixel is set
+    when any of the pixels it stands for is. Long kernels cost in proportion to their length:
+    lines are looked for at this size, exactly across them."""
+    if factor == 1:
+        return mask
+    h, w = mask.shape
+    if horizontal:
+        padded = cv2.copyMakeBorder(mask, 0, 0, 0, -w % factor, cv2.BORDER_CONSTANT, value=0)
+        small = cv2.resize(padded, (padded.shape[1] // factor, h), interpolation=cv2.INTER_AREA)
+    else:
+        padded = cv2.copyMakeBorder(mask, 0, -h % factor, 0, 0, cv2.BORDER_CONSTANT, value=0)
+        small = cv2.resize(padded, (w, padded.shape[0] // factor), interpolation=cv2.INTER_AREA)
+    return cv2.threshold(small, 0, 255, cv2.THRESH_BINARY)[1]
+
+
+def _unpool_along(small: np.ndarray, factor: int, horizontal: bool, shape: tuple[int, int]) -> np.ndarray:
+    """Undo `_pool_along`: each pixel back to the `factor` pixels it stands for."""
+    if factor == 1:
+        return small
+    h, w = shape
+    if horizontal:
+        return cv2.resize(small, (small.shape[1] * factor, h), interpolation=cv2.INTER_NEAREST)[:, :w]
+    return cv2.resize(small, (w, small.shape[0] * factor), interpolation=cv2.INTER_NEAREST)[:h]
+
+
+def _open(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    # Nothing beyond the image's edge counts as ink: a line must be long within the image.
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def find_lines(mask: np.ndarray, min_length: int, directions: tuple[bool, ...] = (True, False),
-               spare_strokes: bool = True) -> np.ndarray:
+               askew: bool = False) -> np.ndarray:
     """Mask of the straight horizontal and vertical runs of ink at least `min_length` long.
 
     A thin rule photographed a little askew steps from one pixel row to the next, so runs are
-    looked for on a copy thickened across the line by two pixels each way.
+    looked for on a copy thickened across the line by two pixels each way. Of the ink in that
+    band, only the line's own is kept: not the strokes of a digit that sits on the line, hangs
+    from it or runs beside it. (Where a stroke crosses a line, the line's pixels are taken
+    out with it: `remove_lines` mends the stroke.)
+
+    `askew`: look for lines up to 3 degrees askew too, as the rules and grid of a whole page
+    seen at an angle are at its far side.
     """
     min_length = max(3, int(min_length))
+    factor = max(1, min(4, min_length // 24))
+    # How far across a line 3 degrees askew wanders over `min_length`.
+    reach = min_length // 20 * 2 + 1
     lines = np.zeros_like(mask)
     for horizontal in directions:
-        across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 5) if horizontal else (5, 1))
-        found = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_OPEN, _line_kernel(min_length, horizontal))
-        # The opened band is wider than the line: keep only the ink in it, and (to spare the
-        # writing) not what is thicker across the line than the line itself: a stroke crossing
-        # it, or running along it (a 1 on a grid line).
-        band = found & mask
-        if spare_strokes:
-            counts = np.count_nonzero(band, axis=0 if horizontal else 1)
-            width = int(np.median(counts[counts > 0])) if counts.any() else 1
-            band &= ~cv2.morphologyEx(mask, cv2.MORPH_OPEN, _line_kernel(2 * width + 2, not horizontal))
-        lines |= band
+        small = _pool_along(mask, factor, horizontal)
+        along = _line_kernel(min_length // factor, horizontal)
+        band = _open(cv2.dilate(small, _line_kernel(5, not horizontal)), along) & small
+        if askew and reach > 5:
+            # Lines more askew are found on a copy thickened further; not beside the lines found
+            # already, with which the digits standing on them would make long runs.
+            rest = cv2.subtract(small, cv2.dilate(band, _line_kernel(3, not horizontal)))
+            band |= _open(cv2.dilate(rest, _line_kernel(reach, not horizontal)), along) & rest
+        # The line's own rows (columns) hold long runs unbroken; a digit touching it does not,
+        # beyond the row next to the line. (Joined with their neighbours on either side, the
+        # rows of a line a little askew still hold long runs between its steps.)
+        step = _line_kernel(3, not horizontal)
+        core = _open(cv2.dilate(band, step), _line_kernel(max(3, min_length // (4 * factor)), horizontal)) & band
+        lines |= _unpool_along(core, factor, horizontal, mask.shape) & mask
+    return lines
+
+
+def _many_dashes(stats: np.ndarray, height: float, enough: int = 12) -> bool:
+    """Are there many thin, straight bits of ink, as a faint or dashed rule or grid leaves?"""
+    thin = max(3, int(round(0.12 * height)))
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    dashes = ((w <= thin) & (h > thin + 1)) | ((h <= thin) & (w > thin + 1))
+    return int(np.count_nonzero(dashes)) >= enough
+
+
+def find_dashed_lines(mask: np.ndarray, height: float, min_length: int) -> np.ndarray:
+    """Mask of the lines that the ink mask holds in pieces: faint rules and grids, whose ink is
+    near the threshold, and dashed ones. Thin straight pieces that follow each other on one row
+    (column), with gaps up to twice a digit's height, are one line when they go on far enough.
+    Only those pieces are taken out: a digit crossing the line keeps its strokes.
+    """
+    thin_max = max(3, int(round(0.12 * height)))
+    gap = max(5, int(2 * height)) | 1
+    lines = np.zeros_like(mask)
+    for horizontal in (True, False):
+        # Thin across, as a printed line is and the strokes of most digits are not.
+        thick = _open(mask, _line_kernel(thin_max + 1, not horizontal))
+        pieces = _open(cv2.subtract(mask, thick), _line_kernel(max(3, thin_max // 2), horizontal))
+        # Chained within a pixel's step either way, for a line a little askew; at a reduced size
+        # along the line, where the long kernels cost less.
+        factor = max(1, min(8, gap // 8))
+        small = cv2.dilate(_pool_along(pieces, factor, horizontal), _line_kernel(3, not horizontal))
+        chain = cv2.morphologyEx(small, cv2.MORPH_CLOSE, _line_kernel(max(3, gap // factor), horizontal))
+        chain = _open(chain, _line_kernel(min_length // factor, horizontal))
+        chain = _unpool_along(chain, factor, horizontal, mask.shape)
+        lines |= chain & pieces
     return lines
 
 
@@ -171,17 +251,83 @@ def remove_lines(mask: np.ndarray, lines: np.ndarray, stroke: int) -> np.ndarray
     """Take `lines` out of the mask, then mend the strokes that crossed them.
 
     Where a digit's stroke crossed a line, removing the line leaves a gap as wide as the line;
-    closing the remaining ink across the line (and only there) bridges it again.
+    closing the remaining ink across the line (and only there) bridges it again. Only across:
+    closing along a line would join two digits that merely stand on it side by side.
     """
     rest = cv2.subtract(mask, lines)
     if not lines.any():
         return rest
     span = max(3, 2 * stroke + 3)
-    bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, _line_kernel(span, horizontal=False))
-    bridged |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, _line_kernel(span, horizontal=True))
-    # A slanting stroke leaves the line at a step aside from where it came in: bridge that too.
-    bridged |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
-    return rest | (bridged & lines)
+    # Which way each line runs: a removed pixel is mended across the line it belongs to.
+    upright = cv2.morphologyEx(lines, cv2.MORPH_OPEN, _line_kernel(3 * span, horizontal=False))
+    level = cv2.subtract(lines, upright)
+
+    def close(kernel: np.ndarray) -> np.ndarray:
+        # Nothing beyond the edge of the image counts as ink: the image may be a blob's box.
+        return cv2.morphologyEx(rest, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+
+    down = close(_line_kernel(span, horizontal=False))
+    side = close(_line_kernel(span, horizontal=True))
+    # A slanting stroke leaves the line at a step aside from where it came in: bridge that too,
+    # on the diagonals, which cross a line of either way.
+    diagonal = np.eye(span, dtype=np.uint8)
+    slant = close(diagonal) | close(diagonal[::-1].copy())
+    mended = (down & level) | (side & upright) | (slant & lines)
+    return rest | mended
+
+
+def _line_thickness(lines: np.ndarray) -> float:
+    """How thick the horizontal lines in `lines` are: the ink of each column over the number of
+    lines crossing it (inf when there are none). Every eighth column is enough to tell."""
+    on = lines[:, ::8] > 0
+    counts = np.count_nonzero(on, axis=0)
+    crossings = np.count_nonzero(on[1:] & ~on[:-1], axis=0) + on[0]
+    some = crossings > 0
+    return float(np.median(counts[some] / crossings[some])) if some.any() else float("inf")
+
+
+def find_walls(mask: np.ndarray, lines: np.ndarray, height: float) -> np.ndarray:
+    """The walls between the cells of a comb field, and the short sides of boxes: vertical lines
+    too short to be found as long lines, that stand on a long horizontal line at their foot and
+    reach one at their top. A digit touching one line does not reach the other.
+
+    `lines` holds the long lines already found; `height` is the writing's typical height.
+    """
+    runs = find_lines(mask, int(0.9 * height), directions=(False,))
+    if not runs.any():
+        return runs
+    labels, stats = _components(runs)
+    # A wall is drawn as thick as the lines it joins (a pen's 1 between the lines of a grid is
+    # thicker); the lines of one blob are printed alike.
+    widest = min(max(3.0, 0.25 * height), _line_thickness(lines) + 1)
+    walls = np.zeros_like(mask)  # the columns inked from end to end
+    edges = np.zeros_like(mask)  # a column either side of them
+    for k, (x, y, w, h, _) in enumerate(stats, start=1):
+        # Looked for beside the run too: where they meet, the pixels are the wall's, not the line's.
+        top = lines[max(0, y - 3) : y + 4, max(0, x - 4) : x + w + 4].any()
+        foot = lines[max(0, y + h - 4) : y + h + 3, max(0, x - 4) : x + w + 4].any()
+        if not (top and foot):
+            continue
+        run = labels[y : y + h, x : x + w] == k
+        # A digit touching the wall joins its run: the wall is only the columns inked nearly from
+        # end to end (and one beside them, for a wall a little askew). A digit standing on a line
+        # reaches up from it, but not as far as the line above.
+        core = np.count_nonzero(run, axis=0) >= 0.85 * h
+        if not core.any():
+            continue
+        near = cv2.dilate(core.astype(np.uint8)[None], np.ones((1, 3), np.uint8))[0] > 0
+        wall = run & near[None, :]
+        # Its thickness away from its ends, where the lines it meets widen it.
+        if np.median(np.count_nonzero(wall[h // 4 : h - h // 4], axis=1)) <= widest:
+            walls[y : y + h, x : x + w][run & core[None, :]] = 255
+            edges[y : y + h, x : x + w][wall & ~core[None, :]] = 255
+    if not edges.any():
+        return walls
+    # The column beside a wall may be a digit's that touches it: kept where ink runs on sideways
+    # from it, once the lines are gone. (Not the wall itself: two digits touching it from either
+    # side would be one blob.)
+    sideways = _open(cv2.subtract(mask, lines | walls), _line_kernel(3, horizontal=True))
+    return walls | cv2.subtract(edges, sideways)
 
 
 def _may_be_frame(roi: np.ndarray) -> bool:
@@ -195,13 +341,28 @@ def _may_be_frame(roi: np.ndarray) -> bool:
     return sum(int(e >= 0.5) for e in edges) >= 3
 
 
-def _frame_sides(comp: np.ndarray) -> int:
-    """How many sides of a blob's box are drawn by a long straight line (a form box has 3-4)."""
+def _straight_runs(comp: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
+    """The ink of `comp` in straight runs at least `length` long (askew by a pixel at most)."""
+    return _open(cv2.dilate(comp, _line_kernel(3, not horizontal)), _line_kernel(max(3, length), horizontal)) & comp
+
+
+def _frame_lines(comp: np.ndarray) -> tuple[np.ndarray, int]:
+    """The straight lines along the edges of a blob's box, and how many of its sides they draw
+    (a form box has 3-4). A side must run most of the box's length: the curves of a bold 0 or 8
+    are flat for a part of it only. (A digit poking out of the box makes the blob larger than
+    the box: hence not all of it.)
+    """
     h, w = comp.shape
+    across = _straight_runs(comp, int(0.7 * w), horizontal=True)
+    down = _straight_runs(comp, int(0.7 * h), horizontal=False)
     bh, bw = max(1, h // 4), max(1, w // 4)
-    across = find_lines(comp, int(0.6 * w), directions=(True,), spare_strokes=False)
-    down = find_lines(comp, int(0.6 * h), directions=(False,), spare_strokes=False)
-    return int(across[:bh].any()) + int(across[h - bh :].any()) + int(down[:, :bw].any()) + int(down[:, w - bw :].any())
+    sides = (int(across[:bh].any()) + int(across[h - bh :].any())
+             + int(down[:, :bw].any()) + int(down[:, w - bw :].any()))
+    lines = across | down
+    # Only lines along the box's edges belong to the frame, not strokes inside it.
+    by, bx = max(1, h // 5), max(1, w // 5)
+    lines[by : h - by, bx : w - bx] = 0
+    return lines, sides
 
 
 def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
@@ -218,12 +379,9 @@ def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.
         if w > 12 * h or not _may_be_frame(mask[y : y + h, x : x + w]):
             continue
         comp = np.where(labels[y : y + h, x : x + w] == i + 1, 255, 0).astype(np.uint8)
-        if _frame_sides(comp) < 3:
+        lines, sides = _frame_lines(comp)
+        if sides < 3:
             continue
-        lines = find_lines(comp, int(0.6 * min(w, h)), spare_strokes=False)
-        # Only lines along the box's edges belong to the frame, not strokes inside it.
-        by, bx = max(1, h // 5), max(1, w // 5)
-        lines[by : h - by, bx : w - bx] = 0
         stroke = max(1, int(round(_stroke(lines))))
         cleaned = remove_lines(comp, lines, stroke)
         if out is None:
@@ -238,7 +396,7 @@ def _stroke(mask: np.ndarray) -> float:
     if not area:
         return 1.0
     edges = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    return max(1.0, 4.0 * area / max(1, np.count_nonzero(edges)))
+    return max(1.0, 4.0 * area / max(1, int(np.count_nonzero(edges))))
 
 
 @dataclass
@@ -265,38 +423,62 @@ def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = N
     labels, stats = blobs if blobs is not None else _components(mask)
     original = (labels, stats)
     height = _typical(stats, mask.shape[0])
+    cleaned, lines = _remove_lines(mask, stats, height)
+    if lines.any():
+        labels, stats = _components(cleaned)
+        # Removing lines can reveal the writing's true height: measure again. When all the digits
+        # touched the rules, only their pieces were blobs of their own, and the lines were looked
+        # for with a height far too small: look again.
+        measured = _typical(stats, mask.shape[0])
+        if height and measured > 1.5 * height:
+            cleaned, lines = _remove_lines(mask, original[1], measured)
+            labels, stats = _components(cleaned)
+            measured = _typical(stats, mask.shape[0])
+        height = measured or height
+    framed = strip_frames(cleaned, height, labels, stats)
+    if framed is not None:
+        cleaned = framed
+        labels, stats = _components(cleaned)
+        height = _typical(stats, mask.shape[0]) or height
+    return Segmentation(cleaned, height, lines, stats, original)
+
+
+def _remove_lines(mask: np.ndarray, stats: np.ndarray, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """The mask without its long lines, dashed lines and the walls between boxes, the strokes
+    that crossed them mended; and the lines and walls taken out. `stats` are the mask's blobs,
+    `height` the writing's typical height (0 if unknown)."""
     long_line = max(40, int(2 * height if height else max(mask.shape) / 8))
+    # Upright, a 1 is as long as a digit is high: upright lines must be longer.
+    long_upright = 3 * long_line // 2
     lines = np.zeros_like(mask)
     # A long line belongs to a blob at least as long: look for lines in those blobs only.
-    for x, y, w, h, _ in stats[(stats[:, 2] >= long_line) | (stats[:, 3] >= long_line)]:
-        roi = np.s_[y : y + h, x : x + w]
-        lines[roi] |= find_lines(mask[roi], long_line)
-    if lines.any() and height:
-        # The walls between the boxes of a form are short, but they stand on its long lines.
-        walls = find_lines(mask, int(0.9 * height), directions=(False,), spare_strokes=False)
-        if walls.any():
-            wall_labels, wall_stats = _components(walls)
-            keep = np.zeros(len(wall_stats) + 1, bool)
-            for k in range(1, len(wall_stats) + 1):
-                x, y, w, h, _ = wall_stats[k - 1]
-                # A wall joins a line at its top and a line at its foot; a "1" on a rule does not.
-                # (Looked for beside the wall too: where they cross, the pixels are the wall's.)
-                top = lines[max(0, y - 3) : y + 4, max(0, x - 4) : x + w + 4].any()
-                foot = lines[max(0, y + h - 4) : y + h + 3, max(0, x - 4) : x + w + 4].any()
-                keep[k] = top and foot and w <= max(3, 0.25 * height)
-            lines = lines | (keep[wall_labels].astype(np.uint8) * 255)
-    if lines.any():
-        stroke = max(1, int(round(_stroke(lines))))
-        mask = remove_lines(mask, lines, stroke)
-        labels, stats = _components(mask)
-        # Removing lines can reveal the writing's true height: measure again.
-        height = _typical(stats, mask.shape[0]) or height
-    framed = strip_frames(mask, height, labels, stats)
-    if framed is not None:
-        mask = framed
-        labels, stats = _components(mask)
-        height = _typical(stats, mask.shape[0]) or height
-    return Segmentation(mask, height, lines, stats, original)
+    long_blobs = [np.s_[y : y + h, x : x + w]
+                  for x, y, w, h, _ in stats[(stats[:, 2] >= long_line) | (stats[:, 3] >= long_upright)]]
+    for roi in long_blobs:
+        # A blob across most of the page is its ruling or grid, whose lines may be askew.
+        askew = mask[roi].shape[0] > mask.shape[0] / 2 and mask[roi].shape[1] > mask.shape[1] / 2
+        lines[roi] |= (find_lines(mask[roi], long_line, (True,), askew)
+                       | find_lines(mask[roi], long_upright, (False,), askew))
+    dashed = bool(height) and _many_dashes(stats, height)
+    if dashed:
+        lines |= find_dashed_lines(mask, height, max(long_line, int(4 * height)))
+    if not lines.any():
+        return mask, lines
+    walls = None
+    if height:
+        # The walls of a form's boxes are joined to its lines: they are in the same blobs.
+        walls = np.zeros_like(mask)
+        for roi in long_blobs:
+            walls[roi] |= find_walls(mask[roi], lines[roi], height)
+        # Taken out, but not mended across: a digit touching a wall from each side is two digits.
+        mask = cv2.subtract(mask, walls)
+    else:
+        mask = mask.copy()
+    stroke = max(1, int(round(_stroke(lines))))
+    for roi in long_blobs if not dashed else [np.s_[:, :]]:
+        if lines[roi].any():
+            mask[roi] = remove_lines(mask[roi], lines[roi], stroke)
+    return mask, lines if walls is None else lines | walls
 
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
@@ -342,6 +524,7 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     small = (h < 0.6 * ref) & (w < 0.4 * ref) & (h >= 0.06 * ref) & (area >= 0.35 * w * h) & (area >= 4)
     marks = [Box(*map(int, r)) for r in stats[small, :4]]
     H, W = seg.mask.shape
+    line_width = None
     for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
             continue
@@ -354,7 +537,11 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
         if b.h > 4 * ref and b.w < 0.3 * b.h:
             continue  # a vertical rule that survived
         if b.w < 0.35 * b.h and _touching_lines_both_ends(b, seg.lines):
-            continue  # a separator between two boxes of a comb field
+            # A wall between two boxes of a comb field that was left, drawn as thin as the lines;
+            # not a 1 written on the wall, drawn with a pen.
+            line_width = line_width or _stroke(seg.lines)
+            if b.w <= max(3.0, 2 * line_width):
+                continue
         kept.append(b)
     return kept, marks
 
@@ -398,7 +585,7 @@ def _join_broken(boxes: list[Box], ref: float) -> list[Box]:
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(find(i), []).append(i)
-    out = []
+    out: list[Box] = []
     for members in groups.values():
         union = boxes[members[0]]
         for m in members[1:]:

@@ -1,0 +1,150 @@
+"""Lines, grids and form boxes taken out of the ink mask, and the digits on them kept whole.
+
+Pages made in code: handwritten (MNIST) digits written into printed or hand-drawn boxes, combs
+of boxes, on rules and on faint or dashed grids, then `ink_mask -> clean_mask ->
+find_candidates`, with no model. A digit "comes out whole" when one candidate box covers its
+ink box closely (IoU); frames, walls and grid lines must leave no candidate of their own.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from digitscan.preprocess import ink_mask
+from digitscan.result import Box
+from digitscan.segment import clean_mask, find_candidates
+from tests.images import blank_page, write_number
+
+INK = 40  # the printed lines' gray on the page
+
+
+def candidates(page: np.ndarray) -> list[Box]:
+    return find_candidates(clean_mask(ink_mask(page)))
+
+
+def assert_whole(found: list[Box], written: list[tuple[int, int, int, int]], iou: float = 0.8) -> None:
+    """One candidate for each written digit, covering it closely, and nothing else."""
+    assert len(found) == len(written), f"found {found} for the digits at {written}"
+    for box in written:
+        best = max(Box(*box).iou(b) for b in found)
+        assert best >= iou, f"the digit at {box} came out as {found} (best IoU {best:.2f})"
+
+
+def place(page: np.ndarray, ch: str, height: int, *, left: int | None = None, right: int | None = None,
+          top: int | None = None, bottom: int | None = None) -> tuple[int, int, int, int]:
+    """Write one digit so that its ink box's edges fall where given (inclusive); returns the box."""
+    x0, y0, w, h = write_number(blank_page(4 * height, 4 * height), ch, 0, 0, height)[0]
+    x = left - x0 if left is not None else right - (w - 1) - x0
+    y = top - y0 if top is not None else bottom - (h - 1) - y0
+    return write_number(page, ch, x, y, height)[0]
+
+
+def comb(page: np.ndarray, x: int, y: int, cells: int, cell_w: int, cell_h: int, thick: int = 2) -> None:
+    """A printed comb field: a box split into `cells` boxes by walls."""
+    cv2.rectangle(page, (x, y), (x + cells * cell_w, y + cell_h), INK, thick)
+    for i in range(1, cells):
+        cv2.line(page, (x + i * cell_w, y), (x + i * cell_w, y + cell_h), INK, thick)
+
+
+def test_a_digit_touching_its_box_frame_comes_out_whole():
+    page = blank_page(500, 300)
+    cv2.rectangle(page, (200, 80), (262, 166), INK, 3)
+    # Written large: its foot on the bottom line, its side against the right one.
+    written = [place(page, "4", 78, right=262, bottom=166)]
+    assert_whole(candidates(page), written)
+
+
+@pytest.mark.parametrize("thick", [1, 3])
+def test_comb_walls_go_and_digits_touching_them_stay(thick):
+    page = blank_page(700, 300)
+    comb(page, 100, 100, 6, 60, 80, thick)
+    written = [
+        place(page, "3", 62, left=100 + thick, top=112),  # against the left side of the comb
+        place(page, "7", 66, right=280, top=108),  # against the wall on its right
+        place(page, "5", 64, left=282, bottom=180),  # its foot on the bottom line
+        place(page, "9", 50, left=414, top=115),  # in the middle of its box
+    ]
+    assert_whole(candidates(page), written)
+
+
+def test_two_digits_touching_one_wall_from_either_side_stay_apart():
+    page = blank_page(500, 300)
+    comb(page, 100, 100, 3, 60, 80, 2)
+    written = [place(page, "2", 62, right=160, top=110), place(page, "0", 62, left=160, top=110),
+               place(page, "4", 50, left=236, top=115)]
+    assert_whole(candidates(page), written)
+
+
+def test_empty_combs_give_no_candidates():
+    page = blank_page(700, 400)
+    comb(page, 60, 60, 7, 55, 75, 2)
+    comb(page, 60, 220, 4, 60, 80, 3)
+    assert candidates(page) == []
+
+
+def test_a_one_written_on_a_wall_is_kept():
+    page = blank_page(500, 300)
+    comb(page, 100, 100, 3, 60, 80, 1)
+    page[104:178, 157:165] = 30  # a bold 1, from the top line to the bottom one, over the wall
+    found = candidates(page)
+    assert len(found) == 1 and found[0].iou(Box(157, 104, 8, 74)) > 0.6, found
+
+
+def test_a_digit_sitting_on_a_rule_keeps_its_foot():
+    page = blank_page(600, 300)
+    cv2.line(page, (0, 170), (600, 170), INK, 2)
+    written = [place(page, "2", 70, left=200, bottom=170)]  # its base on the rule
+    found = candidates(page)
+    assert_whole(found, written, iou=0.85)
+    assert found[0].y2 >= written[0][1] + written[0][3] - 2, "the foot of the 2 was taken with the rule"
+
+
+def dashed_grid(page: np.ndarray, cell: int, dash: int, gap: int, gray: int = 150) -> None:
+    """Squared paper whose faint lines the ink mask keeps in pieces."""
+    h, w = page.shape
+    for x in range(cell // 2, w, cell):
+        for y in range(0, h, dash + gap):
+            page[y : y + dash, x] = gray
+    for y in range(cell // 2, h, cell):
+        for x in range(0, w, dash + gap):
+            page[y, x : x + dash] = gray
+
+
+@pytest.mark.parametrize("dash, gap", [(6, 6), (10, 25), (3, 5)])
+def test_a_dashed_grid_gives_no_candidates(dash, gap):
+    page = blank_page(800, 600)
+    dashed_grid(page, 36, dash, gap)
+    assert ink_mask(page).any(), "the grid must be ink for this test"
+    assert candidates(page) == []
+
+
+def test_digits_on_a_dashed_grid_come_out_whole():
+    page = blank_page(800, 500)
+    dashed_grid(page, 30, 8, 10)
+    written = write_number(page, "4096", 150, 140, 50) + write_number(page, "1357", 420, 300, 50)
+    assert_whole(candidates(page), written, iou=0.75)
+
+
+def test_a_hand_drawn_box_askew_with_uneven_lines():
+    page = blank_page(500, 300)
+    # Drawn by hand: a little askew, the pen pressing harder on some sides.
+    corners = np.array([[150, 80], [330, 83], [329, 170], [148, 167]])
+    for (a, b), thick in zip(zip(corners, np.roll(corners, -1, axis=0)), (2, 4, 3, 2)):
+        cv2.line(page, tuple(int(v) for v in a), tuple(int(v) for v in b), INK, thick)
+    written = [place(page, "5", 60, left=170, bottom=166), place(page, "8", 60, right=327, top=100)]
+    assert_whole(candidates(page), written)
+
+
+def test_a_grid_seen_at_an_angle():
+    # The far side of the page is smaller: its lines fan out, up to 3 degrees from level.
+    page = blank_page(1200, 900)
+    for i, y in enumerate(range(50, 900, 150)):
+        slope = np.tan(np.deg2rad(-3 + 6 * i / 5))
+        cv2.line(page, (0, y), (1200, int(y + 1200 * slope)), 120, 1, cv2.LINE_AA)
+    for i, x in enumerate(range(50, 1200, 150)):
+        slope = np.tan(np.deg2rad(-3 + 6 * i / 7))
+        cv2.line(page, (x, 0), (int(x + 900 * slope), 900), 120, 1, cv2.LINE_AA)
+    written = write_number(page, "2468", 200, 140, 80) + write_number(page, "1357", 620, 520, 80)
+    assert_whole(candidates(page), written, iou=0.75)
