@@ -32,6 +32,11 @@ def is_dark_background(gray: np.ndarray) -> bool:
     """
     step = max(1, -(-max(gray.shape) // 400))
     sample = np.ascontiguousarray(gray[::step, ::step])
+    middle = float(np.median(sample))
+    if middle >= 170:
+        # Boards are not photographed this bright; on light paper with little writing, the rare
+        # outliers are the grain's, and they may stray either way.
+        return False
     local = cv2.blur(sample, (31, 31))
     brighter = _tail(cv2.subtract(sample, local), _OUTLIERS)
     darker = _tail(cv2.subtract(local, sample), _OUTLIERS)
@@ -41,7 +46,7 @@ def is_dark_background(gray: np.ndarray) -> bool:
         if darker > 1.5 * brighter:
             return False
     # Nothing stands out, or as much either way (a blank page's grain): go by how dark it is.
-    return float(np.median(sample)) < 100
+    return middle < 100
 
 
 _OUTLIERS = 0.002  # the share of pixels whose difference from their surroundings is compared

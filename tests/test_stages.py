@@ -169,3 +169,14 @@ def test_a_bright_board_with_little_writing_is_still_a_board():
     board = np.maximum(board, (chalk.astype(np.float32) * 0.85).astype(np.uint8))
     assert is_dark_background(board)
     assert ink_mask(board)[80:120, 100:160].any()
+
+
+def test_a_bright_page_with_a_few_small_numbers_is_paper():
+    from digitscan.preprocess import is_dark_background
+
+    page = blank_page(1600, 1200, tone=236)
+    rng = np.random.default_rng(2)
+    page = np.clip(page + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)
+    write_number(page, "7", 100, 100, height=40, ink=60)
+    write_number(page, "155", 300, 100, height=40, ink=60)
+    assert not is_dark_background(page)
