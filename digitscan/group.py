@@ -78,10 +78,14 @@ def _separator(left: Box, right: Box, marks: list[Box]) -> str:
     base = (left.y2 + right.y2) / 2
     clear = max(1.0, 0.03 * h)  # a piece of a broken digit lies against it; a separator stands apart
     for m in marks:
-        cy = m.y + m.h / 2
-        if not (left.x2 + clear <= m.x and m.x2 + clear <= right.x and base - 0.2 * h <= cy <= base + 0.25 * h):
+        cy, cx = m.y + m.h / 2, m.x + m.w / 2
+        # A comma hangs below the baseline and may start under the foot of the digit before it;
+        # what sits on the baseline must stand apart from both digits.
+        hangs = m.y2 > base + 0.08 * h
+        start = left.x2 - 0.1 * h if hangs else left.x2 + clear
+        if not (start <= m.x and cx > left.x2 and m.x2 + clear <= right.x and base - 0.2 * h <= cy <= base + 0.25 * h):
             continue
-        if m.h > 0.4 * h or m.w > 0.25 * h or m.w > 2 * m.h:
+        if m.h > 0.4 * h or m.w > 0.3 * h or m.w > 2 * m.h:
             continue
         if m.y2 > base + 0.08 * h or m.h > 1.4 * m.w:
             return ","

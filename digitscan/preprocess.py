@@ -6,6 +6,8 @@ each pixel's *contrast* against it: (background - pixel) / background for dark i
 paper. Writing on a dark board is detected and inverted first. The threshold on contrast is
 chosen per image (Otsu) within fixed bounds, so that a blank page stays blank, and a second
 lower threshold keeps faint parts of strokes (pencil, a drying pen) that touch a sure stroke.
+On a patterned ground (a cheque's security print), where most pixels have some contrast, both
+thresholds are kept above the pattern's level instead.
 """
 
 from __future__ import annotations
@@ -131,13 +133,47 @@ def _may_show_outside(background: np.ndarray) -> bool:
 def ink_threshold(contrast: np.ndarray) -> int:
     """Otsu's threshold over the pixels that could be ink, kept within fixed bounds (0..255)."""
     lo, hi = int(MIN_CONTRAST * 255), int(MAX_CONTRAST * 255)
+    return int(np.clip(_otsu(contrast)[0], lo, hi))
+
+
+# On a patterned ground (a cheque's security print, a printed texture) writing stands this many
+# times above the ground's level at least: the pattern's lines are a few times darker than its
+# median. The weak threshold of hysteresis stays this far above it, so no pattern grows into a stroke.
+_ABOVE_GROUND = 2.5
+_WEAK_ABOVE_GROUND = 2.0
+
+
+def ink_levels(contrast: np.ndarray) -> tuple[int, int]:
+    """The threshold on contrast for sure ink, and the ground's level (0..255).
+
+    The ground's level is the contrast half the pixels reach: 0 on plain paper, where most have
+    none, and there the threshold is `ink_threshold`. A patterned ground (a cheque's security
+    print) reaches that threshold's upper bound itself: both bounds are raised above the ground.
+
+    >>> stripes = np.zeros((40, 40), np.uint8); stripes[:, ::2] = 60; stripes[10:30, 18:22] = 200
+    >>> ink_levels(stripes), ink_threshold(stripes)
+    ((120, 60), 60)
+    """
+    lo, hi = int(MIN_CONTRAST * 255), int(MAX_CONTRAST * 255)
+    t, ground = _otsu(contrast)
+    return int(np.clip(t, max(lo, _WEAK_ABOVE_GROUND * ground), max(hi, _ABOVE_GROUND * ground))), ground
+
+
+def _otsu(contrast: np.ndarray) -> tuple[int, int]:
+    """Otsu's threshold over the pixels that could be ink (the upper bound when there are
+    too few), and the contrast that half of all the pixels reach (0 when below those counted)."""
+    lo, hi = int(MIN_CONTRAST * 255), int(MAX_CONTRAST * 255)
     # Only levels above half the floor are counted: a few percent of the pixels, far fewer to
     # count than the whole image (float32 counts, as a histogram of the whole image gave them).
     candidates = contrast[contrast > lo // 2]
     hist = np.bincount(candidates, minlength=256).astype(np.float32)
     total = hist.sum()
     if total < 32:
-        return hi
+        return hi, 0
+    ground = 0
+    if 2 * total > contrast.size:
+        above = np.cumsum(hist[::-1])  # pixels at or above 255, 254, ...
+        ground = 255 - int(np.searchsorted(above, contrast.size / 2))
     levels = np.arange(256, dtype=np.float64)
     weight = np.cumsum(hist)
     mass = np.cumsum(hist * levels)
@@ -145,8 +181,7 @@ def ink_threshold(contrast: np.ndarray) -> int:
         mean_low = mass / weight
         mean_high = (mass[-1] - mass) / (total - weight)
         between = weight * (total - weight) * (mean_low - mean_high) ** 2
-    t = int(np.nanargmax(np.nan_to_num(between[:-1], nan=-1.0)))
-    return int(np.clip(t, lo, hi))
+    return int(np.nanargmax(np.nan_to_num(between[:-1], nan=-1.0))), ground
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
@@ -157,8 +192,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     (255, 0)
     """
     contrast = contrast_map(gray)
-    high = ink_threshold(contrast)
-    low = max(int(MIN_CONTRAST * 0.8 * 255), int(high * 0.55))
+    high, ground = ink_levels(contrast)
+    low = min(high, max(int(MIN_CONTRAST * 0.8 * 255), int(high * 0.55), int(_WEAK_ABOVE_GROUND * ground)))
     _, strong = cv2.threshold(contrast, high - 1, 255, cv2.THRESH_BINARY)
     if not cv2.countNonZero(strong):
         return np.zeros_like(gray)

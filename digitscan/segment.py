@@ -55,7 +55,9 @@ def _typical(stats: np.ndarray, image_height: int) -> float:
     if len(stats) == 0:
         return 0.0
     w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
-    ok = (h >= 8) & (h <= image_height / 2) & (w <= 1.5 * h) & (w >= 0.08 * h) & (area >= 20)
+    # Taller than most of the image is a frame or the page's edge; but a tight crop (a cheque's
+    # amount field, a form's box) may hold digits taller than half of it.
+    ok = (h >= 8) & (h <= 0.85 * image_height) & (w <= 1.5 * h) & (w >= 0.08 * h) & (area >= 20)
     return float(np.median(h[ok])) if ok.any() else 0.0
 
 
@@ -465,11 +467,15 @@ def _remove_lines(mask: np.ndarray, stats: np.ndarray, height: float) -> tuple[n
     if not lines.any():
         return mask, lines
     walls = None
-    if height:
+    # Without writing to measure (a blank field, or digits all joined to its frame), the sides of
+    # a frame are still walls, looked for as if the writing were 20 pixels high: too short to be
+    # found as long lines, they would be left standing as 1s.
+    wall_height = height or 20.0
+    if long_blobs:
         # The walls of a form's boxes are joined to its lines: they are in the same blobs.
         walls = np.zeros_like(mask)
         for roi in long_blobs:
-            walls[roi] |= find_walls(mask[roi], lines[roi], height)
+            walls[roi] |= find_walls(mask[roi], lines[roi], wall_height)
         # Taken out, but not mended across: a digit touching a wall from each side is two digits.
         mask = cv2.subtract(mask, walls)
     else:

@@ -166,8 +166,8 @@ CHEQUE = {"size": (45, 150), "height": (22.0, 26.0), "layout": "cheque", "jpeg":
           "hand": Hand(stroke=(0.1, 0.13), slant=3.0, separators=True)}
 
 
-@pytest.mark.xfail(strict=False, reason="150x45 field: the comma lost or read as a digit; digits lost on the pattern")
-@pytest.mark.parametrize("seed", [20, 21, 22])
+@pytest.mark.parametrize("seed", [20, pytest.param(21, marks=pytest.mark.xfail(
+    strict=False, reason="a comma that touches the digit before it: read 2.943 for 2,940")), 22])
 def test_cheque_amount_field(reader, bank, seed):
     page = make(bank, seed, "cheque", **CHEQUE)
     assert page.image.shape[:2] == (45, 150)
