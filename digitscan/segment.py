@@ -494,6 +494,21 @@ def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
     return bool(top.any() and bottom.any())
 
 
+def _along_upright_line(box: Box, lines: np.ndarray) -> bool:
+    """A removed upright line runs beside the box (within 4 px of a side) along most of its height.
+
+    >>> lines = np.zeros((60, 60), np.uint8); lines[:, 20] = 255
+    >>> _along_upright_line(Box(21, 10, 5, 20), lines), _along_upright_line(Box(40, 10, 5, 20), lines)
+    (True, False)
+    """
+    x, y, w, h = box
+    for lo, hi in ((max(0, x - 4), x + 2), (max(0, x + w - 2), x + w + 4)):
+        side = lines[y : y + h, lo:hi]
+        if side.size and np.count_nonzero(side.any(axis=1)) >= 0.8 * h:
+            return True
+    return False
+
+
 def find_candidates(seg: Segmentation) -> list[Box]:
     """Boxes of the blobs that may be digits, broken strokes joined, specks and dashes dropped.
 
@@ -548,6 +563,8 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
             line_width = line_width or _stroke(seg.lines)
             if b.w <= max(3.0, 2 * line_width):
                 continue
+        if b.w < 0.5 * b.h and b.h < 0.8 * ref and _along_upright_line(b, seg.lines):
+            continue  # a sliver of a wall that a digit crossing it kept; a 1 is as tall as the writing
         kept.append(b)
     return kept, marks
 

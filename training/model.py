@@ -10,6 +10,10 @@ Changes, each for a measured reason (see models/MODEL_CARD.md):
 - Batch normalization after each conv (folded into the conv weights on export, so free at run
   time): faster, steadier training under heavy augmentation.
 - An 11th output, "not a digit", for marks the segmenter finds that are not digits.
+- A wider second block (64 then 96 filters) and a 512-unit dense layer: with the photo
+  augmentations and the not-a-digit class the 32/64/256 network underfit (training accuracy under
+  augmentation stalled near 98%); this adds ~2M multiply-adds a crop and keeps the batched
+  classifier near 28,000 crops/s.
 """
 
 from __future__ import annotations
@@ -24,15 +28,15 @@ def build_model(num_classes: int = NUM_CLASSES) -> keras.Model:
     """Input: a batch of 28x28x1 float32 images, ink white on black, 0..1. Output: probabilities."""
     inputs = keras.Input((28, 28, 1), name="image")
     x = inputs
-    for filters, dropout in ((32, 0.25), (64, 0.25)):
-        for _ in range(2):
+    for widths, dropout in (((32, 32), 0.25), ((64, 96), 0.25)):
+        for filters in widths:
             x = layers.Conv2D(filters, 3, padding="valid", use_bias=False)(x)
             x = layers.BatchNormalization()(x)
             x = layers.ReLU()(x)
         x = layers.MaxPool2D()(x)
         x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.Dense(512, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.5)(x)

@@ -184,9 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.swa_epochs and averager.count:
         model.set_weights([(t / averager.count).astype(np.float32) for t in averager.total])
         # Batch norm's statistics belong to the weights they were measured with: measure again.
-        data = Batches()
-        for i in range(min(len(data), 200)):
-            model(data[i][0], training=True)
+        batches = Batches()
+        for i in range(min(len(batches), 200)):
+            model(batches[i][0], training=True)
         swa_acc = float(model.evaluate(val_x, val_y, verbose=0)[1])
         log(f"average of the last {averager.count} epochs: validation accuracy {swa_acc:.4f}")
         if swa_acc > max(val_acc):
