@@ -188,7 +188,8 @@ def main() -> None:
                 os.link(path, big / path.name)
             samples = memory_run(big, args.memory_images, scratch / "memory.jsonl")
             # "Start" once every worker has loaded the model and scanned a little.
-            warm = [s for s in samples if s[0] >= min(200, args.memory_images // 10)]
+            # "End" before the last image is written: after it the workers exit and free memory.
+            warm = [s for s in samples if min(200, args.memory_images // 10) <= s[0] < args.memory_images]
             first, last = warm[0], warm[-1]
             peak = max(s[1] for s in warm)
             mib = 1 << 20

@@ -238,7 +238,7 @@ class ScanConfig:
         annotate: a folder for annotated copies, mirroring the input tree; None for none.
         threads: threads for OpenCV and the model in each worker (None: one). Workers, not
             threads, use the cores: a 640x480 page gives a thread pool too little to share
-            (one worker on two threads runs ~1.3x faster while burning ~1.4 cores), whereas a
+            (one worker on two threads runs ~1.1x faster for ~30% more CPU), whereas a
             second worker process doubles the rate.
     """
 
