@@ -57,8 +57,13 @@ _OUTLIERS = 0.002  # the share of pixels whose difference from their surrounding
 def _tail(difference: np.ndarray, share: float) -> int:
     """The level that `share` of the pixels of an 8-bit image reach or exceed."""
     hist = cv2.calcHist([difference], [0], None, [256], [0, 256]).ravel()
+    return _level_reached(hist, share * difference.size)
+
+
+def _level_reached(hist: np.ndarray, count: float) -> int:
+    """The highest level that `count` of the pixels counted in a 256-bin histogram reach or exceed."""
     at_least = np.cumsum(hist[::-1])  # pixels at or above 255, 254, ...
-    return 255 - int(np.searchsorted(at_least, share * difference.size))
+    return 255 - int(np.searchsorted(at_least, count))
 
 
 def outside_page(background: np.ndarray) -> np.ndarray:
@@ -171,9 +176,8 @@ def _otsu(contrast: np.ndarray) -> tuple[int, int]:
     if total < 32:
         return hi, 0
     ground = 0
-    if 2 * total > contrast.size:
-        above = np.cumsum(hist[::-1])  # pixels at or above 255, 254, ...
-        ground = 255 - int(np.searchsorted(above, contrast.size / 2))
+    if 2 * total > contrast.size:  # half the pixels are among those counted
+        ground = _level_reached(hist, contrast.size / 2)
     levels = np.arange(256, dtype=np.float64)
     weight = np.cumsum(hist)
     mass = np.cumsum(hist * levels)
