@@ -69,7 +69,7 @@ def make_folder(folder: Path, count: int, distinct: int = 200) -> None:
         (folder / f"page {i:05d}.png").write_bytes(pages[i % len(pages)])
 
 
-def throughput(folder: Path, workers: int, scratch: Path, threads: int | None = None) -> tuple[float, float]:
+def throughput(folder: Path, workers: int, scratch: Path, threads: int = 1) -> tuple[float, float]:
     """(images/s from the first result to the last, CPU ms per image in this process and its workers)."""
     total = sum(1 for _ in folder.iterdir())
     stamps: list[float] = []
@@ -168,7 +168,7 @@ def main() -> None:
         # the best round of each counts.
         # Workers run one thread each (the default); the third row, one worker on every core's
         # threads, is there for reference: what threads alone give.
-        runs = {"workers=1": (1, None), "workers=2": (2, None), f"workers=1, {os.cpu_count()} threads": (1, os.cpu_count())}
+        runs = {"workers=1": (1, 1), "workers=2": (2, 1), f"workers=1, {os.cpu_count()} threads": (1, os.cpu_count())}
         rates: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
         for _ in range(args.rounds):
             for name, (workers, threads) in runs.items():

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -236,17 +236,18 @@ class ScanConfig:
         min_confidence: leave out digits read with less confidence.
         max_pixels: refuse larger images (None: the library's default).
         annotate: a folder for annotated copies, mirroring the input tree; None for none.
-        threads: threads for OpenCV and the model in each worker (None: one). Workers, not
-            threads, use the cores: a 640x480 page gives a thread pool too little to share
-            (one worker on two threads runs ~1.1x faster for ~30% more CPU), whereas a
-            second worker process doubles the rate.
+        threads: threads for OpenCV and the model in each worker (None: their own defaults,
+            which use every core). One by default: workers, not threads, use the cores: a
+            640x480 page gives a thread pool too little to share (one worker on two threads
+            runs ~1.1x faster for ~30% more CPU), whereas a second worker process doubles the
+            rate.
     """
 
     model: str | None = None
     min_confidence: float = 0.5
     max_pixels: int | None = None
     annotate: str | None = None
-    threads: int | None = None
+    threads: int | None = 1
 
 
 def build_scanner(config: ScanConfig):
@@ -393,8 +394,6 @@ def scan_locally(tasks: Iterable[ImageTask], config: ScanConfig, workers: int = 
     some file), the images it may have held are retried one at a time, and one that kills a
     worker on its own is recorded as failed: the run goes on.
     """
-    if config.threads is None:
-        config = replace(config, threads=1)
     if workers <= 1:
         scanner = BatchScanner(config)
         for task in tasks:
