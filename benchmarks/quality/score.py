@@ -164,6 +164,11 @@ def _plain(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
+def _share(part: int, whole: int) -> float:
+    """part / whole; 1.0 when there is nothing to get right (no digit written, none read)."""
+    return part / whole if whole else 1.0
+
+
 @dataclass
 class Totals:
     pages: int = 0
@@ -188,11 +193,11 @@ class Totals:
 
     @property
     def precision(self) -> float:
-        return self.right_digits / self.predicted_digits if self.predicted_digits else 1.0
+        return _share(self.right_digits, self.predicted_digits)
 
     @property
     def recall(self) -> float:
-        return self.right_digits / self.truth_digits if self.truth_digits else 1.0
+        return _share(self.right_digits, self.truth_digits)
 
     @property
     def f1(self) -> float:
@@ -202,22 +207,22 @@ class Totals:
     @property
     def number_exact(self) -> float:
         """Share of the truth numbers read exactly (text and place)."""
-        return self.found_numbers / self.truth_numbers if self.truth_numbers else 1.0
+        return _share(self.found_numbers, self.truth_numbers)
 
     @property
     def alone(self) -> float:
         """Share of the truth digits that the classifier reads right when shown each alone."""
-        return self.alone_right / self.truth_digits if self.truth_digits else 1.0
+        return _share(self.alone_right, self.truth_digits)
 
     @property
     def plain_exact(self) -> float:
         """Share of the truth numbers whose digits are read exactly, separators ignored."""
-        return self.found_plain / self.truth_numbers if self.truth_numbers else 1.0
+        return _share(self.found_plain, self.truth_numbers)
 
     @property
     def number_precision(self) -> float:
         """Share of the numbers read that are truth numbers."""
-        return self.found_numbers / self.predicted_numbers if self.predicted_numbers else 1.0
+        return _share(self.found_numbers, self.predicted_numbers)
 
 
 def summarize(scores: list[PageScore], order: tuple[str, ...] = ()) -> dict[str, Totals]:
