@@ -6,7 +6,7 @@ import numpy as np
 
 from digitscan.group import group_numbers
 from digitscan.normalize import stroke_width, to_mnist
-from digitscan.preprocess import ink_mask
+from digitscan.preprocess import ink_mask, is_dark_background
 from digitscan.result import Box, Digit
 from digitscan.segment import clean_mask, find_candidates
 from digitscan.touching import split_touching
@@ -148,8 +148,6 @@ def test_blob_statistics_match_opencv():
 
 
 def test_a_shadow_over_most_of_the_page_does_not_make_it_a_board():
-    from digitscan.preprocess import is_dark_background
-
     page = blank_page(800, 600, tone=200)
     page[:, 250:] = 70  # a deep shadow over two thirds of the paper: the median is dark
     write_number(page, "4096", 300, 200, height=80, ink=20)
@@ -158,8 +156,6 @@ def test_a_shadow_over_most_of_the_page_does_not_make_it_a_board():
 
 
 def test_a_bright_board_with_little_writing_is_still_a_board():
-    from digitscan.preprocess import is_dark_background
-
     board = blank_page(800, 600, tone=140)  # a green board photographed bright
     rng = np.random.default_rng(1)
     board = np.clip(board + rng.normal(0, 4, board.shape), 0, 255).astype(np.uint8)
@@ -172,8 +168,6 @@ def test_a_bright_board_with_little_writing_is_still_a_board():
 
 
 def test_a_bright_page_with_a_few_small_numbers_is_paper():
-    from digitscan.preprocess import is_dark_background
-
     page = blank_page(1600, 1200, tone=236)
     rng = np.random.default_rng(2)
     page = np.clip(page + rng.normal(0, 3, page.shape), 0, 255).astype(np.uint8)
