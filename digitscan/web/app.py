@@ -121,6 +121,14 @@ class UploadLimit:
         return f"upload too large: the limit is {self.max_bytes:,} bytes"
 
 
+# What the two upload endpoints answer when the upload is wrong (for the /docs page).
+_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "not an image, or corrupt"},
+    413: {"description": "too large"},
+    422: {"description": "no `file` field"},
+}
+
+
 def drawing_ink(gray: np.ndarray) -> np.ndarray:
     """The ink of a drawing, bright on black: dark strokes on a light canvas, or light on dark.
 
@@ -320,8 +328,7 @@ def create_app(
     @app.post(
         "/api/scan",
         summary="Read the handwritten numbers in a photo",
-        responses={400: {"description": "not an image, or corrupt"}, 413: {"description": "too large"},
-                   422: {"description": "no `file` field"}},
+        responses=_UPLOAD_ERRORS,
     )
     async def api_scan(
         file: Annotated[UploadFile, File(description="The photo (JPEG, PNG, WebP, TIFF, BMP, GIF).")],
@@ -338,8 +345,7 @@ def create_app(
     @app.post(
         "/api/classify",
         summary="Read a drawn digit (or a number drawn digit by digit)",
-        responses={400: {"description": "not an image, or corrupt"}, 413: {"description": "too large"},
-                   422: {"description": "no `file` field"}},
+        responses=_UPLOAD_ERRORS,
     )
     async def api_classify(
         file: Annotated[UploadFile, File(description="The drawing as an image file, usually a PNG of the canvas.")],
