@@ -2,7 +2,9 @@
 
 A digit joins a line when its vertical centre lies within half a digit height of the line's
 last digit (following the line as it drifts on a tilted page). In a line, a gap wider than
-`gap` digit heights starts a new number.
+`gap` digit heights starts a new number. On a form, its fields decide instead: the digits in
+one field are one number however far apart its cells hold them, and a number ends where its
+field does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from .result import Box, Digit, Number
 
 
 def group_numbers(
-    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0
+    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0, fields: list[Box] | None = None
 ) -> tuple[list[Digit], list[Number]]:
     """Order digits in reading order and group them into numbers.
 
@@ -22,6 +24,7 @@ def group_numbers(
         marks: small dots and commas; one low between two digits of a line joins them as a
             separator, written into the number's text ("1,250.00").
         gap: a gap wider than this many digit heights starts a new number.
+        fields: the fields of a form (see `digitscan.segment.find_fields`), each for one number.
 
     Returns:
         The digits in reading order, and the numbers, whose `digits` index that list.
@@ -33,6 +36,7 @@ def group_numbers(
     """
     if not digits:
         return [], []
+    field = {id(d): _field(d.box, fields or []) for d in digits}
     heights = np.array([d.box.h for d in digits], np.float32)
     ref = float(np.median(heights))
     lines: list[list[Digit]] = []
@@ -61,7 +65,8 @@ def group_numbers(
                 prev = ordered[run[-1]]
                 sep = _separator(prev.box, d.box, marks or [])
                 limit = gap * max(ref, d.box.h) * (2.0 if sep else 1.0)
-                if d.box.x - prev.box.x2 > limit:
+                here, before = field[id(d)], field[id(prev)]
+                if here != before or (here is None and d.box.x - prev.box.x2 > limit):
                     numbers.append(_number(ordered, run, seps))
                     run, seps = [], {}
                 elif sep:
@@ -70,6 +75,13 @@ def group_numbers(
             run.append(len(ordered) - 1)
         numbers.append(_number(ordered, run, seps))
     return ordered, numbers
+
+
+def _field(box: Box, fields: list[Box]) -> int | None:
+    """Index of the (smallest) field that holds the middle of a box, or None."""
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    inside = [i for i, f in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
+    return min(inside, key=lambda i: fields[i].w * fields[i].h) if inside else None
 
 
 def _separator(left: Box, right: Box, marks: list[Box]) -> str:

@@ -22,6 +22,7 @@ from .segment import (
     deskew,
     estimate_skew,
     find_blobs,
+    find_fields,
     map_box,
     sort_blobs,
     typical_height,
@@ -106,7 +107,8 @@ class Scanner:
             ref = seg.height / page.scale
             digits = [d for d in digits if not cut_off_by_frame(d.box, page.width, page.height, ref)]
         marks = [to_original(m) for m in marks]
-        ordered, numbers = group_numbers(digits, marks)
+        fields = [to_original(f) for f in find_fields(seg.lines, seg.height)]
+        ordered, numbers = group_numbers(digits, marks, fields=fields)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,

@@ -487,6 +487,55 @@ def _remove_lines(mask: np.ndarray, stats: np.ndarray, height: float) -> tuple[n
     return mask, lines if walls is None else lines | walls
 
 
+def find_fields(lines: np.ndarray, height: float) -> list[Box]:
+    """The fields of a form, from the lines taken out of the mask: each meant for one number.
+
+    A frame of lines one to three digits high is a field, or a row of them: its upright walls
+    divide it into cells. Cells mostly about one digit wide (a comb, one digit a cell) make one
+    field together; wider cells (a table's, or a box for a whole amount) are fields of their
+    own. Whole-page grids and single rules are no fields.
+
+    >>> lines = np.zeros((60, 300), np.uint8)
+    >>> lines[10:12, 10:102] = lines[48:50, 10:102] = 255  # a comb of three cells
+    >>> lines[10:12, 130:290] = lines[48:50, 130:290] = 255  # a row of two wide cells
+    >>> for x in (10, 40, 70, 100, 130, 210, 288): lines[10:50, x : x + 2] = 255
+    >>> [tuple(f) for f in find_fields(lines, 30.0)]
+    [(10, 10, 92, 40), (130, 10, 82, 40), (210, 10, 80, 40)]
+    >>> lines[25:35, 40:42] = 0  # a digit written across a wall of the comb
+    >>> [tuple(f) for f in find_fields(lines, 30.0)]
+    [(10, 10, 92, 40), (130, 10, 82, 40), (210, 10, 80, 40)]
+    """
+    if not height or not cv2.countNonZero(lines):
+        return []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    wide = 1.6 * height
+    fields: list[Box] = []
+    for k in range(1, n):
+        x, y, w, h, _ = (int(v) for v in stats[k])
+        if not 0.9 * height <= h <= 3.2 * height or w > 0.9 * lines.shape[1]:
+            continue
+        # Walls: columns that are line over (nearly) all the middle half of the frame's height.
+        band = labels[y + h // 4 : y + 3 * h // 4, x : x + w] == k
+        upright = np.flatnonzero(band.mean(axis=0) >= 0.9)
+        if not len(upright):
+            continue
+        starts = np.flatnonzero(np.diff(upright, prepend=-2) > 1)
+        walls = [(int(upright[i]), int(upright[j - 1])) for i, j in zip(starts, [*starts[1:], len(upright)])]
+        # Cells between the walls, and the stubs of cells beyond the first and last walls.
+        edges = [(0, 0), *walls, (w, w)] if walls[0][0] > 0 or walls[-1][1] < w - 1 else walls
+        cells = [(a1, b0) for (_, a1), (b0, _) in zip(edges, edges[1:]) if b0 > a1 + 1]
+        if not cells:
+            continue
+        if np.median([b - a for a, b in cells]) <= wide:
+            # A comb: one field, also where a digit written across a wall hid it.
+            fields.append(Box(x, y, w, h))
+            continue
+        for (a0, a1), (b0, b1) in zip(edges, edges[1:]):
+            if b0 - a1 > wide and (a0, a1) != (0, 0) and (b0, b1) != (w, w):
+                fields.append(Box(x + a0, y, b1 + 1 - a0, h))  # a wide cell, walled on both sides
+    return sorted(fields, key=lambda f: (f.y, f.x))
+
+
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:
     x, y, w, h = box
     top = lines[max(0, y - 2) : y + 2, max(0, x - 4) : x + w + 4]

@@ -20,6 +20,8 @@ import pytest
 from benchmarks.quality import synth
 from benchmarks.quality.score import iou
 from benchmarks.quality.synth import Hand, Page, Style, render_page
+from tests.images import blank_page
+from tests.test_segment_lines import comb, place
 
 # A small, well-lit page: 3-5 numbers of 44-56 px digits, as a phone sees a note at arm's length.
 BASE = Style(size=(600, 800), height=(44.0, 56.0), count=(3, 5))
@@ -118,6 +120,17 @@ def test_grid_paper(reader, bank):
 def test_numbers_in_form_boxes(reader, bank, seed):
     page = make(bank, seed, "boxes", layout="boxes", size=(600, 900), jpeg=90)
     reader.check(page)
+
+
+def test_a_comb_field_holds_one_number_however_far_apart_its_digits(scanner):
+    page = blank_page(900, 300)
+    comb(page, 40, 100, 6, 70, 90)  # x 40..460: a 4 in the first cell, a 1 in the fifth
+    place(page, "4", 64, left=52, top=112)
+    place(page, "1", 64, left=348, top=112)
+    comb(page, 472, 100, 3, 70, 90)  # right beside it, x 472..682: 72
+    place(page, "7", 64, left=486, top=112)
+    place(page, "2", 64, left=556, top=112)
+    assert scanner.scan(page).texts == ["41", "72"]
 
 
 def test_marks_near_numbers_are_not_digits(reader, bank):

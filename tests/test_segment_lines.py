@@ -14,7 +14,7 @@ import pytest
 
 from digitscan.preprocess import ink_mask
 from digitscan.result import Box
-from digitscan.segment import clean_mask, find_candidates
+from digitscan.segment import clean_mask, find_candidates, find_fields
 from tests.images import blank_page, write_number
 
 INK = 40  # the printed lines' gray on the page
@@ -90,6 +90,24 @@ def test_a_one_written_on_a_wall_is_kept():
     page[104:178, 157:165] = 30  # a bold 1, from the top line to the bottom one, over the wall
     found = candidates(page)
     assert len(found) == 1 and found[0].iou(Box(157, 104, 8, 74)) > 0.6, found
+
+
+def test_form_fields_are_whole_combs_and_single_wide_cells():
+    page = blank_page(1000, 400)
+    comb(page, 60, 60, 5, 60, 80)  # x 60..360: one field
+    comb(page, 372, 60, 3, 60, 80)  # right after it, x 372..552: another
+    comb(page, 600, 60, 2, 170, 80)  # a row of two wide cells: one field each
+    comb(page, 60, 250, 6, 60, 80)  # digits written across its walls and bottom line
+    place(page, "7", 70, left=150, bottom=345)
+    place(page, "4", 70, left=230, top=265)
+    cv2.rectangle(page, (20, 200), (980, 203), INK, -1)  # a rule: no field
+    seg = clean_mask(ink_mask(page))
+    fields = sorted(find_fields(seg.lines, seg.height), key=lambda f: (f.y, f.x))
+    expected = [Box(60, 60, 300, 80), Box(372, 60, 180, 80), Box(600, 60, 170, 80), Box(770, 60, 170, 80),
+                Box(60, 250, 360, 80)]
+    assert len(fields) == len(expected), fields
+    for f, e in zip(fields, expected):
+        assert f.iou(e) > 0.9, (f, e)
 
 
 def test_a_digit_sitting_on_a_rule_keeps_its_foot():

@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also try the average of the weights of the last N epochs (stochastic weight averaging)")
     p.add_argument("--photo-share", type=float, default=1.0,
                    help="share of examples given the photo augmentations on top of the origin's")
+    p.add_argument("--page-share", type=float, default=0.0,
+                   help="of those, the share shown as the pipeline sees a digit written on a page "
+                        "(large, binary, a fine pen's or a marker's stroke, then normalized)")
     p.add_argument("--not-a-digit-weight", type=float, default=1.0,
                    help="loss weight of the not-a-digit examples (below 1: fewer digits rejected)")
     p.add_argument("--no-export", action="store_true", help="skip the TFLite exports and the model card")
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             rng = np.random.default_rng([args.seed, self.epoch, i])
             y = self.y[idx]
             weights = np.where(y == NOT_A_DIGIT, args.not_a_digit_weight, 1.0).astype(np.float32)
-            return augment_batch(self.x[idx], rng, args.photo_share), y, weights
+            return augment_batch(self.x[idx], rng, args.photo_share, args.page_share), y, weights
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs, "best_epoch": best_epoch, "seed": args.seed,
         "batch_size": args.batch_size, "val_fraction": args.val_fraction, "lr": args.lr,
         "schedule": args.schedule,
-        "photo_share": args.photo_share, "not_a_digit_weight": args.not_a_digit_weight,
+        "photo_share": args.photo_share, "page_share": args.page_share, "not_a_digit_weight": args.not_a_digit_weight,
         "init": str(args.init) if args.init else None,
         "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
         "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
