@@ -30,3 +30,15 @@ def test_a_number_whose_digits_are_mostly_broken_reads_whole(scanner, text, nth)
         row = y + int(0.5 * h)
         page[row : row + 4, x - 2 : x + w + 2] = 235
     assert scanner.scan(page).texts == [text]
+
+
+@pytest.mark.parametrize("text, nth, gap", [("404", 3, 8), ("363", 1, 6), ("929", 4, 8), ("808", 3, 8)])
+def test_a_digit_broken_down_its_middle_reads_whole(scanner, text, nth, gap):
+    # A gap down the middle of a 0 leaves two arcs, "( )": read with the gap, the pair is half a
+    # 0 (or a 1 and a 7, and so on); the gap is closed across before the pair is read.
+    page = blank_page(700, 300)
+    boxes = write_number(page, text, 60, 100, height=80, nth=nth)
+    x, y, w, h = boxes[1]
+    mid = x + w // 2
+    page[y - 2 : y + h + 2, mid - gap // 2 : mid + gap - gap // 2] = 235
+    assert scanner.scan(page).texts == [text]
