@@ -88,6 +88,10 @@ def estimate_skew(
     >>> _ = cv2.line(m, (20, 120), (380, 120 - int(360 * np.tan(np.deg2rad(5)))), 255, 3)
     >>> round(estimate_skew(m))
     5
+    >>> _ = cv2.circle(m, (200, 75), 25, 255, 6)  # a 9 written on the rule does not tilt it
+    >>> _ = cv2.line(m, (222, 75), (222, 102), 255, 6)
+    >>> round(estimate_skew(m))
+    5
     """
     labels, stats = blobs if blobs is not None else _components(mask)
     height = _typical(stats, mask.shape[0]) or 20.0
@@ -101,14 +105,8 @@ def estimate_skew(
         if len(xs) > 2000:  # a least-squares line needs no more; a whole grid has ~1e5 pixels
             pick = np.linspace(0, len(xs) - 1, 2000).astype(int)
             xs, ys = xs[pick], ys[pick]
-        pts = np.column_stack([xs, ys]).astype(np.float32)
-        vx, vy, _, _ = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
-        angle = float(np.degrees(np.arctan2(-vy, vx)))
-        # Fold to the nearest axis: vertical lines tell the tilt as well as horizontal ones.
-        angle = (angle + 45) % 90 - 45
-        # Only a line-like blob counts: its pixels must hug the fitted line.
-        spread = np.abs((xs - xs.mean()) * vy - (ys - ys.mean()) * vx)
-        if abs(angle) <= max_angle and np.percentile(spread, 90) < 0.15 * max(w, h):
+        angle = _line_angle(xs, ys, int(w), int(h))
+        if angle is not None and abs(angle) <= max_angle:
             angles.append(angle)
             weights.append(max(w, h))
     if not angles:
@@ -116,6 +114,26 @@ def estimate_skew(
     order = np.argsort(angles)
     cum = np.cumsum(np.array(weights)[order])
     return float(np.array(angles)[order][np.searchsorted(cum, cum[-1] / 2)])  # weighted median
+
+
+def _line_angle(xs: np.ndarray, ys: np.ndarray, w: int, h: int) -> float | None:
+    """The tilt (degrees, counter-clockwise positive) of a line-like blob's line, from the
+    columns (rows, for an upright blob) that hold the line alone: digits written on a rule
+    add ink to a few columns, which are left out. None when the blob is no single line."""
+    if w < h:  # upright: measure it lying down
+        turned = _line_angle(ys, xs, h, w)
+        return None if turned is None else -turned
+    count = np.bincount(xs, minlength=w)
+    mean_y = np.bincount(xs, weights=ys, minlength=w) / np.maximum(count, 1)
+    typical = float(np.median(count[count > 0]))
+    cols = np.flatnonzero((count > 0) & (count <= 1.5 * typical))
+    if len(cols) < 0.5 * w or len(cols) < 10:
+        return None
+    slope, offset = np.polyfit(cols, mean_y[cols], 1)
+    residual = np.abs(mean_y[cols] - (slope * cols + offset))
+    if np.percentile(residual, 90) > max(2.0, 0.01 * w):
+        return None  # several lines (a grid), or a curve
+    return float(np.degrees(np.arctan(-slope)))
 
 
 def deskew(mask: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:

@@ -166,3 +166,16 @@ def test_a_grid_seen_at_an_angle():
         cv2.line(page, (x, 0), (int(x + 900 * slope), 900), 120, 1, cv2.LINE_AA)
     written = write_number(page, "2468", 200, 140, 80) + write_number(page, "1357", 620, 520, 80)
     assert_whole(candidates(page), written, iou=0.75)
+
+
+def test_digits_written_on_straight_rules_do_not_tilt_the_page():
+    # Large digits sitting on each rule, more on the left: a line fitted to a rule's blob with
+    # its digits leans toward them; the rule alone, from the columns without digits, does not.
+    from digitscan.segment import estimate_skew
+
+    page = blank_page(1000, 720)
+    for row, text in enumerate(["8699", "94", "11835", "45"]):
+        y = 170 + row * 170
+        cv2.line(page, (0, y), (999, y), 150, 2)
+        write_number(page, text, 60 + 40 * row, y - 88, height=88)
+    assert abs(estimate_skew(ink_mask(page))) < 0.5
