@@ -94,9 +94,6 @@ class Scanner:
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
         found = self._accept(clean, boxes, probs)
-        import os
-        if os.environ.get("CTX"):
-            found = self._in_context(boxes, probs, found, float(os.environ["CTX"]))
         h, w = page.gray.shape
 
         def to_original(box: Box) -> Box:
@@ -192,33 +189,6 @@ class Scanner:
         return ([boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)]),
                 left_marks)
 
-    def _in_context(self, boxes, probs, found, limit):
-        """Blobs the model calls not-a-digit, but shaped and placed as digits among sure digits."""
-        sure = [b for b, _, c in found if c >= 0.9]
-        if len(sure) < 2:
-            return found
-        height = float(np.median([b.h for b in sure]))
-        taken = [f[0] for f in found]
-        extra = []
-        for b, p in zip(boxes, probs):
-            if p.argmax() != NOT_A_DIGIT or p[NOT_A_DIGIT] > limit:
-                continue
-            if not 0.75 * height <= b.h <= 1.35 * height or b.w > 1.1 * b.h:
-                continue
-            if any(b.iou(t) > 0.3 for t in taken):
-                continue
-            cy = b.y + b.h / 2
-            near = any(abs(cy - (s.y + s.h / 2)) < 0.4 * height and
-                       max(s.x - b.x2, b.x - s.x2) < 0.8 * height for s in sure)
-            if not near:
-                continue
-            digits = p[:NOT_A_DIGIT]
-            label = int(digits.argmax())
-            share = float(digits[label] / digits.sum())
-            if share >= 0.8:
-                extra.append((b, label, share))
-        return found + extra
-
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray) -> list[tuple[Box, int, float]]:
         """Keep what reads as a digit; try to split what looks like digits touching."""
         labels = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
@@ -284,10 +254,13 @@ def _better_split(box: Box, whole: float, split: Split) -> bool:
     """A split wins when every piece reads clearly and, together, better than the blob whole."""
     if split.probs.max(axis=1).min() < 0.6:
         return False
+    if len(split.boxes) >= 3 and box.w < 0.9 * box.h:
+        return False  # three digits in less than a digit's width: the strokes of one (a marker's 9 as 111)
     if whole == 0.0:
         return True
-    if box.w > 1.6 * box.h:  # wider than any one digit is written
-        return split.score >= whole - 0.05
+    if box.w > 1.6 * box.h:  # wider than any one digit is written...
+        # ...unless it reads surely as one (a 2 with a long lead-in stroke is not a 6 and a 2)
+        return split.score > whole if whole >= 0.95 else split.score >= whole - 0.05
     return split.score > whole + 0.1
 
 

@@ -9,7 +9,8 @@ from digitscan.normalize import stroke_width, to_mnist
 from digitscan.preprocess import ink_mask, is_dark_background
 from digitscan.result import Box, Digit
 from digitscan.segment import clean_mask, find_candidates
-from digitscan.touching import split_touching
+from digitscan.scanner import _better_split
+from digitscan.touching import Split, split_touching
 from tests.images import blank_page, digit_image, write_number
 
 
@@ -129,6 +130,28 @@ def test_touching_split_classifies_every_cut_in_one_call_and_rejects_unsure_cuts
     result = split_touching(mask, [Box(20, 10, 50, 28), Box(20, 10, 50, 28)], unsure)
     assert len(calls) == 1 and calls[0] >= 4  # all cuts of both blobs in one batch
     assert result == [None, None]
+
+
+def _split(confidences: list[float], width: int) -> Split:
+    probs = np.zeros((len(confidences), 11), np.float32)
+    for i, c in enumerate(confidences):
+        probs[i, 1], probs[i, 10] = c, 1 - c
+    boxes = [Box(i * width // len(confidences), 0, width // len(confidences), 60) for i in range(len(confidences))]
+    return Split(boxes, probs, float(np.exp(np.log(confidences).mean())))
+
+
+def test_a_split_must_read_better_than_the_blob_whole():
+    digit_wide, very_wide = Box(0, 0, 50, 60), Box(0, 0, 110, 60)
+    assert _better_split(digit_wide, 0.0, _split([0.9, 0.95], 50))  # the whole is no digit
+    assert not _better_split(digit_wide, 0.9, _split([0.95, 0.97], 50))  # not clearly better
+    assert not _better_split(digit_wide, 0.0, _split([0.5, 0.99], 50))  # a piece read unsurely
+    # Wider than any digit: two digits, unless the blob reads surely as one (a 2 with a long
+    # lead-in stroke), and then only a surer split wins.
+    assert _better_split(very_wide, 0.8, _split([0.9, 0.8], 110))
+    assert not _better_split(very_wide, 1.0, _split([0.95, 1.0], 110))
+    # Three digits in less than one digit's width: a marker's strokes, not 111.
+    assert not _better_split(Box(0, 0, 52, 70), 0.0, _split([0.95, 0.99, 1.0], 52))
+    assert _better_split(Box(0, 0, 90, 70), 0.0, _split([0.95, 0.99, 1.0], 90))
 
 
 def test_separators_join_a_number_and_are_written_into_it():

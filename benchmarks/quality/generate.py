@@ -1,6 +1,7 @@
 """Write a set of synthetic photographed pages and their ground truth.
 
     python -m benchmarks.quality.generate --out DIR --pages N --seed S [--conditions clean,ruled]
+                                          [--digits test|validation]
 
 For each condition, N pages `<condition>_<i>.jpg` (or `.png` for clean pages), and one
 `truth.json`: {"seed", "conditions", "pages": [{"file", "width", "height", "conditions",
@@ -8,6 +9,9 @@ For each condition, N pages `<condition>_<i>.jpg` (or `.png` for clean pages), a
 A number's text is as written, separators included ("1,250"); `plain` is its digits alone.
 Boxes are in pixels of the written image. A page's content depends only on the seed, its
 condition and its index, so sets of different sizes share their first pages.
+
+The digits are MNIST's test digits, for the measurement; `--digits validation` writes pages of
+the digits training held out for validation instead, to choose models and tune the pipeline by.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ def generate(out: Path, pages: int, seed: int, conditions: tuple[str, ...] = CON
     """Write `pages` pages of each condition into `out`; returns the truth (also in truth.json)."""
     bank = bank or DigitBank.mnist_test()
     out.mkdir(parents=True, exist_ok=True)
-    truth = {"seed": seed, "conditions": list(conditions), "pages": []}
+    truth = {"seed": seed, "conditions": list(conditions), "digits": bank.source, "pages": []}
     for condition in conditions:
         for i in range(pages):
             page = make_page(condition, page_seed(seed, condition, i), bank)
@@ -56,10 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conditions", default=None,
                         help=f"comma-separated, of: {', '.join(CONDITIONS + EXTRA_CONDITIONS)} (default: all but "
                              f"{', '.join(EXTRA_CONDITIONS)})")
+    parser.add_argument("--digits", choices=("test", "validation"), default="test",
+                        help="MNIST's test digits (the measurement), or the validation digits training held out "
+                             "(for choosing and tuning)")
     args = parser.parse_args(argv)
     if args.pages < 1:
         raise SystemExit("--pages must be at least 1")
-    truth = generate(args.out, args.pages, args.seed, parse_conditions(args.conditions))
+    bank = DigitBank.mnist_validation() if args.digits == "validation" else DigitBank.mnist_test()
+    truth = generate(args.out, args.pages, args.seed, parse_conditions(args.conditions), bank)
     digits = sum(len(p["digits"]) for p in truth["pages"])
     print(f"wrote {len(truth['pages'])} pages ({digits} digits) and truth.json to {args.out}", file=sys.stderr)
 

@@ -310,7 +310,8 @@ def draw_overlay(image, truth: dict, result: dict):
 def read_alone(folder: Path, scores: list[PageScore], predict) -> None:
     """Count, per page, the truth digits that the classifier reads right shown alone.
 
-    Each digit is the MNIST test image it was written from (`mnist` in truth.json), normalized
+    Each digit is the MNIST image it was written from (`mnist` in truth.json indexes the test
+    split, or the validation digits for a set written with `--digits validation`), normalized
     as the pipeline normalizes a crop. This is what a perfect segmentation would let the model
     do: digit recall far below it points at finding and cutting digits, not at reading them.
     """
@@ -320,10 +321,11 @@ def read_alone(folder: Path, scores: list[PageScore], predict) -> None:
 
     from training.data import load_split
 
-    from .synth import mnist_folder
+    from .synth import mnist_folder, validation_digits
 
-    images, _ = load_split(mnist_folder(), "test")
-    pages = json.loads((folder / "truth.json").read_text())["pages"]
+    truth = json.loads((folder / "truth.json").read_text())
+    images = validation_digits()[0] if truth.get("digits") == "validation" else load_split(mnist_folder(), "test")[0]
+    pages = truth["pages"]
     wanted = sorted({d["mnist"] for p in pages for d in p["digits"] if d.get("mnist") is not None})
     if not wanted:
         return

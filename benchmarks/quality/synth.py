@@ -64,6 +64,15 @@ def mnist_folder() -> Path:
     )
 
 
+def validation_digits(folder: str | Path | None = None, seed: int = 20261124,
+                      fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels `training.train` holds out of MNIST's training split (same seed)."""
+    from training.data import load_split, split_validation
+
+    images, labels = load_split(folder or mnist_folder(), "train")
+    return split_validation(images, labels, fraction, seed)[1]
+
+
 class DigitBank:
     """Handwritten digit images (28x28, ink bright on black) to write pages with, by label."""
 
@@ -72,6 +81,7 @@ class DigitBank:
         self.labels = labels.astype(np.int64)
         self.ids = np.arange(len(labels)) if ids is None else ids  # index in the source set (MNIST test)
         self._by_label = [np.flatnonzero(self.labels == d) for d in range(10)]
+        self.source = "test"  # which MNIST digits `ids` index: "test", or "validation" (see validation_digits)
         missing = [d for d in range(10) if len(self._by_label[d]) == 0]
         if missing:
             raise ValueError(f"digit bank has no examples of {missing}")
@@ -90,6 +100,19 @@ class DigitBank:
 
         images, labels = load_split(folder or mnist_folder(), "test")
         return cls(images, labels).subset(~np.array([_has_fleck(im) for im in images]))
+
+    @classmethod
+    def mnist_validation(cls, folder: str | Path | None = None, seed: int = 20261124,
+                         fraction: float = 0.1) -> DigitBank:
+        """The digits `training.train` holds out of MNIST's training split for validation (same
+        `seed` and `fraction`): pages of these are for choosing between models and tuning the
+        pipeline, so that the test digits are left for the final measurement."""
+        from training.data import load_split, split_validation
+
+        x_val, y_val = validation_digits(folder, seed, fraction)
+        bank = cls(x_val, y_val).subset(~np.array([_has_fleck(im) for im in x_val]))
+        bank.source = "validation"
+        return bank
 
     @classmethod
     def committed(cls, path: str | Path | None = None) -> DigitBank:
@@ -119,7 +142,9 @@ class DigitBank:
 
     def subset(self, keep: np.ndarray) -> DigitBank:
         """The examples where `keep` (a boolean array or indices) holds."""
-        return DigitBank(self.images[keep], self.labels[keep], self.ids[keep])
+        bank = DigitBank(self.images[keep], self.labels[keep], self.ids[keep])
+        bank.source = self.source
+        return bank
 
     def readable(self, predict: Callable[[np.ndarray], np.ndarray], per_label: int = 80,
                  min_confidence: float = 0.95, rng: Rng | None = None) -> DigitBank:
