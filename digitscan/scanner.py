@@ -173,7 +173,9 @@ class Scanner:
         for k in np.argsort(-joined.max(axis=1)):
             i, j, u, stacked = pairs[k]
             label, c = int(joined[k].argmax()), float(joined[k].max())
-            if i in used or j in used or label == NOT_A_DIGIT or c < 0.9:
+            # Two pieces that are no digit alone lose nothing joined: a fair reading will do.
+            least = 0.5 if max(conf[i], conf[j]) == 0 else 0.9
+            if i in used or j in used or label == NOT_A_DIGIT or c < least:
                 continue
             # Side by side, the pieces must read worse apart; one above the other they cannot be
             # two digits of a number, however clear each piece alone (the foot of a 4 is a 1).

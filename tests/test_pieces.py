@@ -42,3 +42,14 @@ def test_a_digit_broken_down_its_middle_reads_whole(scanner, text, nth, gap):
     mid = x + w // 2
     page[y - 2 : y + h + 2, mid - gap // 2 : mid + gap - gap // 2] = 235
     assert scanner.scan(page).texts == [text]
+
+
+@pytest.mark.parametrize("height, gap", [(40, 5), (56, 8)])
+def test_a_zero_broken_across_into_two_arcs_reads_whole(scanner, height, gap):
+    # Neither arc is a digit alone; joined, the classifier reads a 0, if not surely: enough.
+    page = blank_page(700, 300)
+    boxes = write_number(page, "202", 60, 100, height=height, nth=2)
+    x, y, w, h = boxes[1]
+    row = y + h // 2
+    page[row : row + gap, x - 2 : x + w + 2] = 235
+    assert scanner.scan(page).texts == ["202"]
