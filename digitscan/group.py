@@ -15,7 +15,7 @@ from .result import Box, Digit, Number
 
 
 def group_numbers(
-    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0, fields: list[Box] | None = None
+    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0, fields: list[int | None] | None = None
 ) -> tuple[list[Digit], list[Number]]:
     """Order digits in reading order and group them into numbers.
 
@@ -24,7 +24,8 @@ def group_numbers(
         marks: small dots and commas; one low between two digits of a line joins them as a
             separator, written into the number's text ("1,250.00").
         gap: a gap wider than this many digit heights starts a new number.
-        fields: the fields of a form (see `digitscan.segment.find_fields`), each for one number.
+        fields: for each digit, the form field it is written in (any id; None for none), each
+            field meant for one number (see `digitscan.segment.find_fields`).
 
     Returns:
         The digits in reading order, and the numbers, whose `digits` index that list.
@@ -36,7 +37,7 @@ def group_numbers(
     """
     if not digits:
         return [], []
-    field = {id(d): _field(d.box, fields or []) for d in digits}
+    field = {id(d): f for d, f in zip(digits, fields or [None] * len(digits))}
     heights = np.array([d.box.h for d in digits], np.float32)
     ref = float(np.median(heights))
     lines: list[list[Digit]] = []
@@ -75,13 +76,6 @@ def group_numbers(
             run.append(len(ordered) - 1)
         numbers.append(_number(ordered, run, seps))
     return ordered, numbers
-
-
-def _field(box: Box, fields: list[Box]) -> int | None:
-    """Index of the (smallest) field that holds the middle of a box, or None."""
-    cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    inside = [i for i, f in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
-    return min(inside, key=lambda i: fields[i].w * fields[i].h) if inside else None
 
 
 def _separator(left: Box, right: Box, marks: list[Box]) -> str:

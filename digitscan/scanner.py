@@ -23,6 +23,7 @@ from .segment import (
     deskew,
     estimate_skew,
     find_blobs,
+    field_index,
     find_fields,
     map_box,
     sort_blobs,
@@ -101,15 +102,18 @@ class Scanner:
                 box = map_box(box, back, w, h)
             return _to_original(box, page.scale, page.width, page.height)
 
-        digits = [Digit(label, conf, to_original(box)) for box, label, conf in found if conf >= self.min_confidence]
+        # The form field each digit is written in, told where the fields are still upright.
+        fields = find_fields(seg.lines, seg.height)
+        kept = [(Digit(label, conf, to_original(box)), field_index(box, fields))
+                for box, label, conf in found if conf >= self.min_confidence]
         if back is not None:
             # On the turned page the photo's own edges no longer lie on the border: drop here what
             # the frame of the photo cuts off, as segment does on a page that was not turned.
             ref = seg.height / page.scale
-            digits = [d for d in digits if not cut_off_by_frame(d.box, page.width, page.height, ref)]
+            kept = [(d, f) for d, f in kept if not cut_off_by_frame(d.box, page.width, page.height, ref)]
+        digits = [d for d, _ in kept]
         marks = [to_original(m) for m in marks]
-        fields = [to_original(f) for f in find_fields(seg.lines, seg.height)]
-        ordered, numbers = group_numbers(digits, marks, fields=fields)
+        ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept])
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
@@ -173,8 +177,9 @@ class Scanner:
         for k in np.argsort(-joined.max(axis=1)):
             i, j, u, stacked = pairs[k]
             label, c = int(joined[k].argmax()), float(joined[k].max())
-            # Two pieces that are no digit alone lose nothing joined: a fair reading will do.
-            least = 0.5 if max(conf[i], conf[j]) == 0 else 0.9
+            # Two pieces that are no digit alone lose nothing joined: a fair reading will do (not
+            # for a mark: a dot beside a blob is no piece of it).
+            least = 0.5 if max(conf[i], conf[j]) == 0 and max(i, j) < n_boxes else 0.9
             if i in used or j in used or label == NOT_A_DIGIT or c < least:
                 continue
             # Side by side, the pieces must read worse apart; one above the other they cannot be
@@ -216,20 +221,29 @@ class Scanner:
 
 def _bridged(mask: np.ndarray, a: Box, b: Box, u: Box, stacked: bool) -> np.ndarray:
     """The ink of two pieces together (`u` their union), the gap between them closed across, as
-    the stroke a pen skipped or a fold broke was: read with a gap, a broken 0 is half a 0.
+    the stroke a pen skipped or a fold broke was: read with a gap, a broken 0 is half a 0. Only
+    the gap is closed; the loops of the pieces stay open.
 
     >>> mask = np.zeros((30, 30), np.uint8); mask[5:25, 5:12] = mask[5:25, 15:22] = 255
+    >>> mask[12:16, 17:20] = 0  # a small hole in the right piece
     >>> crop = _bridged(mask, Box(5, 5, 7, 20), Box(15, 5, 7, 20), Box(5, 5, 17, 20), False)
-    >>> int(crop[10, 8]), int(crop[10, 12])  # ink stays ink; the 3-pixel gap is filled
-    (255, 255)
+    >>> int(crop[5, 3]), int(crop[5, 8]), int(crop[8, 13])  # ink stays, the gap fills, the hole stays
+    (255, 255, 0)
     """
     crop = mask[u.y : u.y2, u.x : u.x2]
     gap = max(b.y - a.y2, a.y - b.y2) if stacked else max(b.x - a.x2, a.x - b.x2)
     if gap < 1:
         return crop
-    k = gap + 2
-    kernel = np.ones((k, 1) if stacked else (1, k), np.uint8)
-    return cv2.morphologyEx(crop, cv2.MORPH_CLOSE, kernel)
+    kernel = np.ones((gap + 2, 1) if stacked else (1, gap + 2), np.uint8)
+    closed = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, kernel)
+    out = crop.copy()
+    if stacked:
+        lo = min(a.y2, b.y2) - u.y
+        out[lo : lo + gap] = closed[lo : lo + gap]
+    else:
+        lo = min(a.x2, b.x2) - u.x
+        out[:, lo : lo + gap] = closed[:, lo : lo + gap]
+    return out
 
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:

@@ -102,9 +102,6 @@ def estimate_skew(
         ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i + 1)
         if len(xs) < 20:
             continue
-        if len(xs) > 2000:  # a least-squares line needs no more; a whole grid has ~1e5 pixels
-            pick = np.linspace(0, len(xs) - 1, 2000).astype(int)
-            xs, ys = xs[pick], ys[pick]
         angle = _line_angle(xs, ys, int(w), int(h))
         if angle is not None and abs(angle) <= max_angle:
             angles.append(angle)
@@ -117,22 +114,29 @@ def estimate_skew(
 
 
 def _line_angle(xs: np.ndarray, ys: np.ndarray, w: int, h: int) -> float | None:
-    """The tilt (degrees, counter-clockwise positive) of a line-like blob's line, from the
-    columns (rows, for an upright blob) that hold the line alone: digits written on a rule
-    add ink to a few columns, which are left out. None when the blob is no single line."""
+    """The tilt (degrees, counter-clockwise positive) of a line-like blob's line, from the top
+    edge of the ink in the columns (rows, for an upright blob) that hold the line alone: digits
+    written on a rule add ink to some columns, which are left out, and so are the walls of a
+    comb, whose frame's top line then gives the tilt. None when the blob is no single line."""
     if w < h:  # upright: measure it lying down
         turned = _line_angle(ys, xs, h, w)
         return None if turned is None else -turned
     count = np.bincount(xs, minlength=w)
-    mean_y = np.bincount(xs, weights=ys, minlength=w) / np.maximum(count, 1)
+    top = np.full(w, h, np.int64)
+    np.minimum.at(top, xs, ys)
     typical = float(np.median(count[count > 0]))
     cols = np.flatnonzero((count > 0) & (count <= 1.5 * typical))
     if len(cols) < 0.5 * w or len(cols) < 10:
         return None
-    slope, offset = np.polyfit(cols, mean_y[cols], 1)
-    residual = np.abs(mean_y[cols] - (slope * cols + offset))
-    if np.percentile(residual, 90) > max(2.0, 0.01 * w):
+    tolerance = max(2.0, 0.01 * w)
+    slope, offset = np.polyfit(cols, top[cols], 1)
+    # Once more without the columns far off the line (a digit's stroke that reached into them).
+    near = np.abs(top[cols] - (slope * cols + offset)) <= 2 * tolerance
+    if near.sum() < 0.5 * len(cols):
         return None  # several lines (a grid), or a curve
+    slope, offset = np.polyfit(cols[near], top[cols][near], 1)
+    if np.mean(np.abs(top[cols] - (slope * cols + offset)) <= tolerance) < 0.7:
+        return None
     return float(np.degrees(np.arctan(-slope)))
 
 
@@ -539,19 +543,36 @@ def find_fields(lines: np.ndarray, height: float) -> list[Box]:
             continue
         starts = np.flatnonzero(np.diff(upright, prepend=-2) > 1)
         walls = [(int(upright[i]), int(upright[j - 1])) for i, j in zip(starts, [*starts[1:], len(upright)])]
-        # Cells between the walls, and the stubs of cells beyond the first and last walls.
-        edges = [(0, 0), *walls, (w, w)] if walls[0][0] > 0 or walls[-1][1] < w - 1 else walls
-        cells = [(a1, b0) for (_, a1), (b0, _) in zip(edges, edges[1:]) if b0 > a1 + 1]
+        # Cells between the walls, and the stubs of cells beyond the first and last walls
+        # (between a wall and the frame's edge, marked None: no wall there).
+        edges: list[tuple[int, int] | None] = [None, *walls, None]
+        cells = []
+        for left, right in zip(edges, edges[1:]):
+            start = left[1] + 1 if left else 0
+            end = right[0] if right else w
+            if end > start:
+                cells.append((start, end, left, right))
         if not cells:
             continue
-        if np.median([b - a for a, b in cells]) <= wide:
+        if np.median([end - start for start, end, _, _ in cells]) <= wide:
             # A comb: one field, also where a digit written across a wall hid it.
             fields.append(Box(x, y, w, h))
             continue
-        for (a0, a1), (b0, b1) in zip(edges, edges[1:]):
-            if b0 - a1 > wide and (a0, a1) != (0, 0) and (b0, b1) != (w, w):
-                fields.append(Box(x + a0, y, b1 + 1 - a0, h))  # a wide cell, walled on both sides
+        for start, end, left, right in cells:
+            if end - start > wide and left and right:  # a wide cell, walled on both sides
+                fields.append(Box(x + left[0], y, right[1] + 1 - left[0], h))
     return sorted(fields, key=lambda f: (f.y, f.x))
+
+
+def field_index(box: Box, fields: list[Box]) -> int | None:
+    """Index of the (smallest) field that holds the middle of a box, or None.
+
+    >>> field_index(Box(20, 10, 10, 20), [Box(0, 0, 100, 40), Box(10, 5, 30, 30)])
+    1
+    """
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    inside = [i for i, f in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
+    return min(inside, key=lambda i: fields[i].w * fields[i].h) if inside else None
 
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:

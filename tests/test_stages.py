@@ -107,10 +107,11 @@ def test_group_keeps_a_form_field_one_number_and_ends_a_number_with_its_field():
 
     # A comb of four 40-px cells (x 0..160): a 4 in the first cell, a 1 in the last, far apart;
     # then a second comb right after it (x 164..244) holding 7 and 2.
-    fields = [Box(0, 0, 160, 50), Box(164, 0, 80, 50)]
     digits = [d(4, 12), d(1, 135), d(7, 172), d(2, 212)]
     assert [n.text for n in group_numbers(digits)[1]] == ["4", "172"]  # by gaps alone
-    assert [n.text for n in group_numbers(digits, fields=fields)[1]] == ["41", "72"]
+    assert [n.text for n in group_numbers(digits, fields=[0, 0, 1, 1])[1]] == ["41", "72"]
+    # Digits outside any field are grouped by their gaps, and never with a field's digits.
+    assert [n.text for n in group_numbers(digits, fields=[None, None, 1, 1])[1]] == ["4", "1", "72"]
 
 
 def test_touching_split_classifies_every_cut_in_one_call_and_rejects_unsure_cuts():

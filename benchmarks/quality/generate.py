@@ -30,6 +30,8 @@ def generate(out: Path, pages: int, seed: int, conditions: tuple[str, ...] = CON
     bank = bank or DigitBank.mnist_test()
     out.mkdir(parents=True, exist_ok=True)
     truth = {"seed": seed, "conditions": list(conditions), "digits": bank.source, "pages": []}
+    if bank.source == "validation":  # which held-out digits: training's --seed and --val-fraction
+        truth["validation_split"] = bank.split
     for condition in conditions:
         for i in range(pages):
             page = make_page(condition, page_seed(seed, condition, i), bank)

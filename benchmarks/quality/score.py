@@ -324,7 +324,10 @@ def read_alone(folder: Path, scores: list[PageScore], predict) -> None:
     from .synth import mnist_folder, validation_digits
 
     truth = json.loads((folder / "truth.json").read_text())
-    images = validation_digits()[0] if truth.get("digits") == "validation" else load_split(mnist_folder(), "test")[0]
+    if truth.get("digits") == "validation":
+        images = validation_digits(**truth.get("validation_split", {}))[0]
+    else:
+        images = load_split(mnist_folder(), "test")[0]
     pages = truth["pages"]
     wanted = sorted({d["mnist"] for p in pages for d in p["digits"] if d.get("mnist") is not None})
     if not wanted:

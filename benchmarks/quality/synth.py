@@ -107,11 +107,10 @@ class DigitBank:
         """The digits `training.train` holds out of MNIST's training split for validation (same
         `seed` and `fraction`): pages of these are for choosing between models and tuning the
         pipeline, so that the test digits are left for the final measurement."""
-        from training.data import load_split, split_validation
-
         x_val, y_val = validation_digits(folder, seed, fraction)
         bank = cls(x_val, y_val).subset(~np.array([_has_fleck(im) for im in x_val]))
         bank.source = "validation"
+        bank.split = {"seed": seed, "fraction": fraction}
         return bank
 
     @classmethod
