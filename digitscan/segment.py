@@ -99,10 +99,9 @@ def estimate_skew(
     angles, weights = [], []
     for i in np.flatnonzero(np.maximum(stats[:, 2], stats[:, 3]) >= long_min):
         x, y, w, h, area = stats[i]
-        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == i + 1)
-        if len(xs) < 20:
+        if area < 20:
             continue
-        angle = _line_angle(xs, ys, int(w), int(h))
+        angle = _line_angle(labels[y : y + h, x : x + w] == i + 1)
         if angle is not None and abs(angle) <= max_angle:
             angles.append(angle)
             weights.append(max(w, h))
@@ -113,17 +112,18 @@ def estimate_skew(
     return float(np.array(angles)[order][np.searchsorted(cum, cum[-1] / 2)])  # weighted median
 
 
-def _line_angle(xs: np.ndarray, ys: np.ndarray, w: int, h: int) -> float | None:
-    """The tilt (degrees, counter-clockwise positive) of a line-like blob's line, from the top
-    edge of the ink in the columns (rows, for an upright blob) that hold the line alone: digits
-    written on a rule add ink to some columns, which are left out, and so are the walls of a
-    comb, whose frame's top line then gives the tilt. None when the blob is no single line."""
+def _line_angle(blob: np.ndarray) -> float | None:
+    """The tilt (degrees, counter-clockwise positive) of a line-like blob's line (a boolean
+    image of it), from the top edge of the ink in the columns (rows, for an upright blob) that
+    hold the line alone: digits written on a rule add ink to some columns, which are left out,
+    and so are the walls of a comb, whose frame's top line then gives the tilt. None when the
+    blob is no single line."""
+    h, w = blob.shape
     if w < h:  # upright: measure it lying down
-        turned = _line_angle(ys, xs, h, w)
+        turned = _line_angle(blob.T)
         return None if turned is None else -turned
-    count = np.bincount(xs, minlength=w)
-    top = np.full(w, h, np.int64)
-    np.minimum.at(top, xs, ys)
+    count = blob.sum(axis=0)
+    top = blob.argmax(axis=0)  # the first ink pixel of each column
     typical = float(np.median(count[count > 0]))
     cols = np.flatnonzero((count > 0) & (count <= 1.5 * typical))
     if len(cols) < 0.5 * w or len(cols) < 10:
