@@ -170,6 +170,7 @@ class Scanner:
                 pairs.append((i, j, u, stacked))
         if not pairs:
             return None
+        labels = np.concatenate([probs.argmax(axis=1), np.full(len(marks), NOT_A_DIGIT)])
         joined = self.classifier.predict(crops_to_mnist([_bridged(mask, boxes[i], boxes[j], u, stacked)
                                                          for i, j, u, stacked in pairs]))
         used: set[int] = set()
@@ -184,7 +185,9 @@ class Scanner:
                 continue
             # Side by side, the pieces must read worse apart; one above the other they cannot be
             # two digits of a number, however clear each piece alone (the foot of a 4 is a 1).
-            if not stacked and c <= min(conf[i], conf[j]) + 0.1:
+            # ...unless one is a fragment of the other, which reads the same with it.
+            if not stacked and c <= min(conf[i], conf[j]) + 0.1 and not _fragment_of(
+                    boxes[i], boxes[j], int(labels[j if boxes[i].h < boxes[j].h else i]), label, height):
                 continue
             used.update((i, j))
             merged_boxes.append(u)
@@ -217,6 +220,23 @@ class Scanner:
             elif labels[i] != NOT_A_DIGIT:
                 found.append((box, int(labels[i]), float(conf[i])))
         return _drop_overlaps(found)
+
+
+def _fragment_of(a: Box, b: Box, other: int, label: int, height: float) -> bool:
+    """The shorter of two boxes is a fragment (far shorter than the writing) that reaches into
+    the other's columns, and the pair reads as the other (read `other`) does alone: the
+    fragment is a piece of that digit (the tip of a 3 cut off by the sharpening of a photo),
+    not a 1 beside it.
+
+    >>> _fragment_of(Box(95, 10, 8, 22), Box(100, 8, 26, 47), other=3, label=3, height=47)
+    True
+    >>> _fragment_of(Box(60, 10, 8, 44), Box(100, 8, 26, 47), other=3, label=3, height=47)
+    False
+    """
+    small = a if a.h < b.h else b
+    if small.h >= 0.6 * height or min(a.x2, b.x2) <= max(a.x, b.x):
+        return False
+    return other == label
 
 
 def _bridged(mask: np.ndarray, a: Box, b: Box, u: Box, stacked: bool) -> np.ndarray:

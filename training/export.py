@@ -110,7 +110,9 @@ def _card(manifest: dict, reports: dict, agreement: dict, training: dict) -> str
         f"epoch {st.get('best_epoch', '?')} (validation accuracy {st.get('val_accuracy', 0) * 100:.2f}%, "
         f"digits and not-a-digit together); learning rate {st.get('lr', 1e-3):g} "
         f"({_SCHEDULES[st.get('schedule', 'plateau')]}), photo augmentation on "
-        f"{st.get('photo_share', 1.0) * 100:.0f}% of examples, not-a-digit loss weight {st.get('not_a_digit_weight', 1.0):g}."
+        f"{st.get('photo_share', 1.0) * 100:.0f}% of examples"
+        + (f" (of those, {st['page_share'] * 100:.0f}% shown as on a page)" if st.get("page_share") else "")
+        + f", not-a-digit loss weight {st.get('not_a_digit_weight', 1.0):g}."
         for n, st in enumerate(stages, 1)
     )
     return f"""# digitscan CNN: model card
@@ -129,7 +131,8 @@ centre of mass), and answers 11 probabilities: digits 0-9, then **not a digit**.
   training digits, two or three training digits touching, scribbles), {t.get('negatives_per_epoch', '?')} drawn afresh each epoch.
 - Augmentation each batch (`training/augment.py`): rotation 10 deg, zoom 0.1, shifts 0.1 (the
   origin's), shear 0.15, elastic distortion, stroke thickening and thinning, blur, noise, hard
-  thresholding.
+  thresholding; and digits shown as the pipeline sees them written on a page
+  (`--page-share`: large, binary, a fine pen's or a marker's stroke, then `to_mnist`).
 - The MNIST test split (10,000 images) was read only for the figures below.
 
 ## Training
