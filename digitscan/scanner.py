@@ -90,6 +90,14 @@ class Scanner:
             seg = clean_mask(straight)
         else:
             seg = clean_mask(mask, blobs)
+            if cv2.countNonZero(seg.lines):
+                # Printed lines far darker than the writing (a form filled in pencil) set the ink
+                # threshold between the two inks, and the writing came out in specks: choose the
+                # threshold again without the lines, and take that mask if it holds more ink.
+                again = ink_mask(page.gray, exclude=cv2.dilate(seg.lines, np.ones((3, 3), np.uint8)))
+                if cv2.countNonZero(again) > 1.1 * cv2.countNonZero(mask):
+                    mask = again
+                    seg = clean_mask(mask)
         clean = seg.mask
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))

@@ -20,7 +20,7 @@ import pytest
 from benchmarks.quality import synth
 from benchmarks.quality.score import iou
 from benchmarks.quality.synth import Hand, Page, Style, render_page
-from tests.images import blank_page
+from tests.images import blank_page, write_number
 from tests.test_segment_lines import comb, place
 
 # A small, well-lit page: 3-5 numbers of 44-56 px digits, as a phone sees a note at arm's length.
@@ -148,6 +148,19 @@ def test_comb_fields_on_a_tilted_page_keep_their_numbers(scanner):
     turn = cv2.getRotationMatrix2D((450, 210), 6, 1.0)
     tilted = cv2.warpAffine(page, turn, (900, 420), borderValue=235)
     assert scanner.scan(tilted).texts == ["41", "72"]
+
+
+@pytest.mark.parametrize("nth", [0, 2, 3])
+def test_pale_writing_in_a_dark_printed_comb(scanner, nth):
+    # Pencil-pale digits (gray 170 on 235) in a comb printed dark (40): counted with the lines,
+    # the ink threshold fell between the two inks and the digits came out in specks.
+    import cv2
+
+    page = blank_page(700, 300)
+    comb(page, 40, 100, 6, 70, 90)
+    for k, ch in enumerate("3850"):
+        write_number(page, ch, 52 + 70 * k, 113, height=64, ink=170, nth=nth)
+    assert scanner.scan(cv2.GaussianBlur(page, (0, 0), 1.0)).texts == ["3850"]
 
 
 def test_marks_near_numbers_are_not_digits(reader, bank):
