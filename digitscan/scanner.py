@@ -102,7 +102,7 @@ class Scanner:
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
-        found = self._accept(clean, boxes, probs)
+        found = _drop_slivers(self._accept(clean, boxes, probs), _written_height(boxes, probs, seg.height))
         h, w = page.gray.shape
 
         def to_original(box: Box) -> Box:
@@ -272,6 +272,28 @@ def _bridged(mask: np.ndarray, a: Box, b: Box, u: Box, stacked: bool) -> np.ndar
         lo = min(a.x2, b.x2) - u.x
         out[:, lo : lo + gap] = closed[:, lo : lo + gap]
     return out
+
+
+def _drop_slivers(found: list[tuple[Box, int, float]], height: float) -> list[tuple[Box, int, float]]:
+    """Drop the 1s far shorter than the writing that stand against a taller digit: slivers of
+    it (a wall's stub it touched, the end of a stroke a cut took off), not digits of their own.
+
+    >>> three, sliver = (Box(100, 10, 26, 40), 3, 0.99), (Box(127, 18, 4, 22), 1, 1.0)
+    >>> [d[1] for d in _drop_slivers([three, sliver], height=40)]
+    [3]
+    >>> [d[1] for d in _drop_slivers([three, (Box(140, 10, 6, 38), 1, 1.0)], height=40)]
+    [3, 1]
+    """
+    if not height:
+        return found
+    kept = []
+    for k, (b, label, conf) in enumerate(found):
+        if label == 1 and b.h < 0.65 * height and any(
+                o.h > 1.3 * b.h and max(o.x - b.x2, b.x - o.x2) <= 2 and min(o.y2, b.y2) > max(o.y, b.y)
+                for j, (o, _, _) in enumerate(found) if j != k):
+            continue
+        kept.append((b, label, conf))
+    return kept
 
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:
