@@ -120,6 +120,11 @@ class Scanner:
             ref = seg.height / page.scale
             kept = [(d, f) for d, f in kept if not cut_off_by_frame(d.box, page.width, page.height, ref)]
         digits = [d for d, _ in kept]
+        if marks and found and back is None:
+            # A comma is written with the pen that wrote the digits; a speck far paler than they
+            # are (where the faint lines of a printed form cross) is none.
+            ink = float(np.median([_ink_depth(page.gray, b) for b, _, _ in found]))
+            marks = [m for m in marks if _ink_depth(page.gray, m) >= 0.5 * ink]
         marks = [to_original(m) for m in marks]
         ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept])
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
@@ -272,6 +277,24 @@ def _bridged(mask: np.ndarray, a: Box, b: Box, u: Box, stacked: bool) -> np.ndar
         lo = min(a.x2, b.x2) - u.x
         out[:, lo : lo + gap] = closed[:, lo : lo + gap]
     return out
+
+
+def _ink_depth(gray: np.ndarray, box: Box) -> float:
+    """How much darker (lighter, on a board) than the paper around it the ink in a box is: the
+    difference between the box's darkest tenth and the paper a few pixels around, over the paper.
+
+    >>> page = np.full((40, 40), 200, np.uint8); page[10:20, 10:14] = 50; page[25:28, 25:28] = 170
+    >>> round(_ink_depth(page, Box(10, 10, 4, 10)), 2), round(_ink_depth(page, Box(25, 25, 3, 3)), 2)
+    (0.75, 0.15)
+    """
+    h, w = gray.shape
+    x0, y0, x1, y1 = max(0, box.x - 3), max(0, box.y - 3), min(w, box.x2 + 3), min(h, box.y2 + 3)
+    around = gray[y0:y1, x0:x1].astype(np.float32)
+    inner = gray[box.y:box.y2, box.x:box.x2].astype(np.float32)
+    if inner.size == 0:
+        return 0.0
+    bg = float(np.percentile(around, 75))
+    return abs(bg - float(np.percentile(inner, 10))) / max(bg, 1.0)
 
 
 def _drop_slivers(found: list[tuple[Box, int, float]], height: float) -> list[tuple[Box, int, float]]:

@@ -163,6 +163,19 @@ def test_pale_writing_in_a_dark_printed_comb(scanner, nth):
     assert scanner.scan(cv2.GaussianBlur(page, (0, 0), 1.0)).texts == ["3850"]
 
 
+@pytest.mark.parametrize("speck, text", [(60, "48,21"), (170, "4821")])
+def test_a_comma_is_as_dark_as_the_digits_a_pale_speck_is_none(scanner, speck, text):
+    # A dot low between two digits: written with the pen (ink 60, the digits' 30) it is a comma;
+    # far paler (170 on paper 235), it is where the faint lines of a printed form cross.
+    import cv2
+
+    page = blank_page(600, 250)
+    boxes = write_number(page, "4821", 60, 80, height=60, gap=0.4)
+    x, y, w, h = boxes[1]
+    cv2.circle(page, ((x + w + boxes[2][0]) // 2, y + h + 2), 3, speck, -1)
+    assert scanner.scan(page).texts == [text]
+
+
 def test_marks_near_numbers_are_not_digits(reader, bank):
     page = make(bank, 13, "marks", marks=14, jpeg=90)
     result = reader.read(page)
