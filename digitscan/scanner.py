@@ -342,7 +342,9 @@ def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, 
 
 def _better_split(box: Box, whole: float, split: Split) -> bool:
     """A split wins when every piece reads clearly and, together, better than the blob whole."""
-    if split.probs.max(axis=1).min() < 0.6:
+    # Every piece must read clearly; a fair reading will do where the blob whole is no digit,
+    # as nothing is lost then (the pieces are read as the scanner's min_confidence allows).
+    if split.probs.max(axis=1).min() < (0.5 if whole == 0.0 else 0.6):
         return False
     if len(split.boxes) >= 3 and box.w < 0.9 * box.h:
         return False  # three digits in less than a digit's width: the strokes of one (a marker's 9 as 111)

@@ -136,7 +136,7 @@ def test_touching_split_classifies_every_cut_in_one_call_and_rejects_unsure_cuts
 def _split(confidences: list[float], width: int) -> Split:
     probs = np.zeros((len(confidences), 11), np.float32)
     for i, c in enumerate(confidences):
-        probs[i, 1], probs[i, 10] = c, 1 - c
+        probs[i, 1], probs[i, 7], probs[i, 10] = c, (1 - c) / 2, (1 - c) / 2  # a 1, else a 7 or no digit
     boxes = [Box(i * width // len(confidences), 0, width // len(confidences), 60) for i in range(len(confidences))]
     return Split(boxes, probs, float(np.exp(np.log(confidences).mean())))
 
@@ -145,7 +145,9 @@ def test_a_split_must_read_better_than_the_blob_whole():
     digit_wide, very_wide = Box(0, 0, 50, 60), Box(0, 0, 110, 60)
     assert _better_split(digit_wide, 0.0, _split([0.9, 0.95], 50))  # the whole is no digit
     assert not _better_split(digit_wide, 0.9, _split([0.95, 0.97], 50))  # not clearly better
-    assert not _better_split(digit_wide, 0.0, _split([0.5, 0.99], 50))  # a piece read unsurely
+    assert not _better_split(digit_wide, 0.0, _split([0.45, 0.99], 50))  # a piece read unsurely
+    assert _better_split(digit_wide, 0.0, _split([0.55, 0.99], 50))  # fair, and the whole is no digit
+    assert not _better_split(digit_wide, 0.5, _split([0.55, 0.99], 50))  # fair, but the whole is a digit
     # Wider than any digit: two digits, unless the blob reads surely as one (a 2 with a long
     # lead-in stroke), and then only a surer split wins.
     assert _better_split(very_wide, 0.8, _split([0.9, 0.8], 110))
