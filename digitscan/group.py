@@ -15,7 +15,8 @@ from .result import Box, Digit, Number
 
 
 def group_numbers(
-    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0, fields: list[int | None] | None = None
+    digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0, fields: list[int | None] | None = None,
+    combs: set[int] | frozenset[int] = frozenset(),
 ) -> tuple[list[Digit], list[Number]]:
     """Order digits in reading order and group them into numbers.
 
@@ -26,6 +27,8 @@ def group_numbers(
         gap: a gap wider than this many digit heights starts a new number.
         fields: for each digit, the form field it is written in (any id; None for none), each
             field meant for one number (see `digitscan.segment.find_fields`).
+        combs: the fields that are combs, one digit a cell: no separator is written between
+            their digits (a mark there is a remnant of a wall or a stroke, not a comma).
 
     Returns:
         The digits in reading order, and the numbers, whose `digits` index that list.
@@ -64,7 +67,7 @@ def group_numbers(
         for d in line:
             if run:
                 prev = ordered[run[-1]]
-                sep = _separator(prev.box, d.box, marks or [])
+                sep = "" if field[id(d)] in combs else _separator(prev.box, d.box, marks or [])
                 limit = gap * max(ref, d.box.h) * (2.0 if sep else 1.0)
                 here, before = field[id(d)], field[id(prev)]
                 if here != before or (here is None and d.box.x - prev.box.x2 > limit):

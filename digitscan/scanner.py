@@ -126,7 +126,8 @@ class Scanner:
             ink = float(np.median([_ink_depth(page.gray, b) for b, _, _ in found]))
             marks = [m for m in marks if _ink_depth(page.gray, m) >= 0.5 * ink]
         marks = [to_original(m) for m in marks]
-        ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept])
+        combs = {i for i, f in enumerate(fields) if f.comb}
+        ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept], combs=combs)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
@@ -357,8 +358,20 @@ def _better_split(box: Box, whole: float, split: Split) -> bool:
 
 
 def _hangs_below(mark: Box | None, digit: Box) -> bool:
-    """A mark whose middle lies below the foot of a digit beside it: punctuation."""
-    return mark is not None and mark.y + mark.h / 2 > digit.y2
+    """A mark beside a digit that is punctuation, not a piece of it: its middle lies below the
+    digit's foot, or low (in the bottom fifth of the digit's height) and clear of the digit's
+    side (a comma whose tail a cheque's frame line took away).
+
+    >>> nine = Box(53, 18, 20, 25)
+    >>> _hangs_below(Box(74, 39, 5, 4), nine), _hangs_below(Box(60, 36, 5, 5), nine)
+    (True, False)
+    """
+    if mark is None:
+        return False
+    cy, cx = mark.y + mark.h / 2, mark.x + mark.w / 2
+    low = cy > digit.y2 - 0.2 * digit.h
+    aside = cx >= digit.x2 + 0.1 * digit.w or cx <= digit.x - 0.1 * digit.w
+    return cy > digit.y2 or (low and aside)
 
 
 def _written_height(boxes: list[Box], probs: np.ndarray, height: float) -> float:

@@ -14,6 +14,7 @@ other are split later, with the classifier's help (see `digitscan.touching`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -423,6 +424,13 @@ def _stroke(mask: np.ndarray) -> float:
     return max(1.0, 4.0 * area / max(1, int(np.count_nonzero(edges))))
 
 
+class Field(NamedTuple):
+    """A field of a form: its box, and whether it is a comb (one digit a cell)."""
+
+    box: Box
+    comb: bool
+
+
 @dataclass
 class Segmentation:
     """The cleaned ink mask and what was learned cleaning it."""
@@ -509,7 +517,7 @@ def _remove_lines(mask: np.ndarray, stats: np.ndarray, height: float) -> tuple[n
     return mask, lines if walls is None else lines | walls
 
 
-def find_fields(lines: np.ndarray, height: float) -> list[Box]:
+def find_fields(lines: np.ndarray, height: float) -> list[Field]:
     """The fields of a form, from the lines taken out of the mask: each meant for one number.
 
     A frame of lines one to three digits high is a field, or a row of them: its upright walls
@@ -521,17 +529,17 @@ def find_fields(lines: np.ndarray, height: float) -> list[Box]:
     >>> lines[10:12, 10:102] = lines[48:50, 10:102] = 255  # a comb of three cells
     >>> lines[10:12, 130:290] = lines[48:50, 130:290] = 255  # a row of two wide cells
     >>> for x in (10, 40, 70, 100, 130, 210, 288): lines[10:50, x : x + 2] = 255
-    >>> [tuple(f) for f in find_fields(lines, 30.0)]
-    [(10, 10, 92, 40), (130, 10, 82, 40), (210, 10, 80, 40)]
+    >>> [(tuple(f.box), f.comb) for f in find_fields(lines, 30.0)]
+    [((10, 10, 92, 40), True), ((130, 10, 82, 40), False), ((210, 10, 80, 40), False)]
     >>> lines[25:35, 40:42] = 0  # a digit written across a wall of the comb
-    >>> [tuple(f) for f in find_fields(lines, 30.0)]
+    >>> [tuple(f.box) for f in find_fields(lines, 30.0)]
     [(10, 10, 92, 40), (130, 10, 82, 40), (210, 10, 80, 40)]
     """
     if not height or not cv2.countNonZero(lines):
         return []
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     wide = 1.6 * height
-    fields: list[Box] = []
+    fields: list[Field] = []
     for k in range(1, n):
         x, y, w, h, _ = (int(v) for v in stats[k])
         if not 0.9 * height <= h <= 3.2 * height or w > 0.9 * lines.shape[1]:
@@ -556,23 +564,23 @@ def find_fields(lines: np.ndarray, height: float) -> list[Box]:
             continue
         if np.median([end - start for start, end, _, _ in cells]) <= wide:
             # A comb: one field, also where a digit written across a wall hid it.
-            fields.append(Box(x, y, w, h))
+            fields.append(Field(Box(x, y, w, h), comb=True))
             continue
         for start, end, left, right in cells:
             if end - start > wide and left and right:  # a wide cell, walled on both sides
-                fields.append(Box(x + left[0], y, right[1] + 1 - left[0], h))
-    return sorted(fields, key=lambda f: (f.y, f.x))
+                fields.append(Field(Box(x + left[0], y, right[1] + 1 - left[0], h), comb=False))
+    return sorted(fields, key=lambda f: (f.box.y, f.box.x))
 
 
-def field_index(box: Box, fields: list[Box]) -> int | None:
+def field_index(box: Box, fields: list[Field]) -> int | None:
     """Index of the (smallest) field that holds the middle of a box, or None.
 
-    >>> field_index(Box(20, 10, 10, 20), [Box(0, 0, 100, 40), Box(10, 5, 30, 30)])
+    >>> field_index(Box(20, 10, 10, 20), [Field(Box(0, 0, 100, 40), False), Field(Box(10, 5, 30, 30), True)])
     1
     """
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    inside = [i for i, f in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
-    return min(inside, key=lambda i: fields[i].w * fields[i].h) if inside else None
+    inside = [i for i, (f, _) in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
+    return min(inside, key=lambda i: fields[i].box.w * fields[i].box.h) if inside else None
 
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:

@@ -229,7 +229,6 @@ def test_cheque_amount_field(reader, bank, seed):
     reader.check(page)
 
 
-@pytest.mark.xfail(strict=False, reason="the handwritten comma of a 150x45 cheque field is lost or read as a digit")
 def test_cheque_thousands_separator(reader, bank):
     page = next(p for p in (make(bank, s, "cheque", **CHEQUE) for s in range(100, 200)) if "," in p.texts[0])
     reader.check(page)
