@@ -63,7 +63,7 @@ GOAL_PEAK_MB = 300
 # normalizing of their pieces as "touching").
 STAGES = {
     "read": ["read_image"],
-    "ink mask": ["ink_mask"],
+    "ink mask": ["contrast_map", "ink_from_contrast"],
     "segment": ["find_blobs", "typical_height", "estimate_skew", "deskew", "clean_mask", "sort_blobs"],
     "normalize": ["normalize_crops"],
     "classify": [],  # the classifier's predict, wrapped on the Scanner's classifier

@@ -243,7 +243,7 @@ def _best(runs: int, timed) -> tuple:
 # Each stage's entry point, as the Scanner calls it: (file, function).
 STAGES = {
     "read": [("digitscan/read.py", "read_image")],
-    "preprocess": [("digitscan/preprocess.py", "ink_mask")],
+    "preprocess": [("digitscan/preprocess.py", "contrast_map"), ("digitscan/preprocess.py", "ink_from_contrast")],
     "segment": [("digitscan/segment.py", "clean_mask"), ("digitscan/segment.py", "sort_blobs")],
     "normalize": [("digitscan/normalize.py", "normalize_crops")],
     "classify": [("digitscan/classify.py", "predict")],
@@ -285,7 +285,7 @@ def stage_times(frames: list[np.ndarray], scanner, runs: int = 3) -> dict[str, f
     (a few wrappers a frame: far less overhead than cProfile). The fastest of `runs` runs."""
     import digitscan.scanner as chain
 
-    names = ["read_image", "ink_mask", "clean_mask", "estimate_skew", "deskew", "sort_blobs", "normalize_crops",
+    names = ["read_image", "contrast_map", "ink_from_contrast", "clean_mask", "estimate_skew", "deskew", "sort_blobs", "normalize_crops",
              "split_touching", "group_numbers"]
     spent: dict[str, float] = {}
 

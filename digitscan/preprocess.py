@@ -188,25 +188,30 @@ def _otsu(contrast: np.ndarray) -> tuple[int, int]:
     return int(np.nanargmax(np.nan_to_num(between[:-1], nan=-1.0))), ground
 
 
-def ink_mask(gray: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+def ink_mask(gray: np.ndarray) -> np.ndarray:
     """Binary mask of ink: 255 where there is writing (or any mark), 0 elsewhere.
-
-    `exclude`: pixels (non-zero) left out when the thresholds are chosen, such as a form's
-    printed lines, far darker than a pencil's writing: counted, they would set the threshold
-    between the two inks, and the writing would come out in specks.
 
     >>> page = np.full((60, 60), 200, np.uint8); page[10:50, 28:33] = 40
     >>> m = ink_mask(page); int(m[30, 30]), int(m[5, 5])
     (255, 0)
     """
-    contrast = contrast_map(gray)
+    return ink_from_contrast(contrast_map(gray))
+
+
+def ink_from_contrast(contrast: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """`ink_mask` from a `contrast_map` already made.
+
+    `exclude`: pixels (non-zero) left out when the thresholds are chosen, such as a form's
+    printed lines, far darker than a pencil's writing: counted, they would set the threshold
+    between the two inks, and the writing would come out in specks.
+    """
     high, ground = ink_levels(contrast)
     if exclude is not None and not ground:  # (on a patterned ground the pattern sets the levels)
         high, ground = ink_levels(cv2.bitwise_and(contrast, cv2.bitwise_not(exclude)))
     low = min(high, max(int(MIN_CONTRAST * 0.8 * 255), int(high * 0.55), int(_WEAK_ABOVE_GROUND * ground)))
     _, strong = cv2.threshold(contrast, high - 1, 255, cv2.THRESH_BINARY)
     if not cv2.countNonZero(strong):
-        return np.zeros_like(gray)
+        return np.zeros_like(contrast)
     _, weak = cv2.threshold(contrast, low - 1, 255, cv2.THRESH_BINARY)
     # Hysteresis, near enough: keep the weak pixels within a few pixels of a strong one.
     near = cv2.dilate(strong, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))

@@ -14,7 +14,7 @@ import numpy as np
 from .classify import NOT_A_DIGIT, Classifier, load_classifier
 from .group import group_numbers
 from .normalize import crops_to_mnist, normalize_crops
-from .preprocess import ink_mask
+from .preprocess import contrast_map, ink_from_contrast
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
 from .segment import (
@@ -75,12 +75,14 @@ class Scanner:
     def scan(self, image: ImageSource, *, source: str | None = None, trace: bool = False) -> ScanResult:
         """Read the digits and numbers in one image (a path, encoded bytes, or an array)."""
         page = read_image(image, source=source, max_pixels=self.max_pixels, work_size=self.work_size)
-        mask = ink_mask(page.gray)
+        contrast = contrast_map(page.gray)
+        mask = ink_from_contrast(contrast)
         blobs = find_blobs(mask)
         # Coarse to fine: writing too small at this size is read again at a finer one.
         while 0 < typical_height(blobs, mask.shape[0]) < MIN_DIGIT_HEIGHT and page.reduce > 1:
             page = page.at_reduce(page.reduce // 2)
-            mask = ink_mask(page.gray)
+            contrast = contrast_map(page.gray)
+            mask = ink_from_contrast(contrast)
             blobs = find_blobs(mask)
         # A tilted page: turn it straight, so that rules and boxes are level again.
         back = None
@@ -94,7 +96,7 @@ class Scanner:
                 # Printed lines far darker than the writing (a form filled in pencil) set the ink
                 # threshold between the two inks, and the writing came out in specks: choose the
                 # threshold again without the lines, and take that mask if it holds more ink.
-                again = ink_mask(page.gray, exclude=cv2.dilate(seg.lines, np.ones((3, 3), np.uint8)))
+                again = ink_from_contrast(contrast, exclude=cv2.dilate(seg.lines, np.ones((3, 3), np.uint8)))
                 if cv2.countNonZero(again) > 1.1 * cv2.countNonZero(mask):
                     mask = again
                     seg = clean_mask(mask)
