@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from digitscan.normalize import to_mnist
+from digitscan.normalize import stroke_width, to_mnist
 
 
 def _affine(rng: np.random.Generator) -> np.ndarray:
@@ -61,8 +61,7 @@ def as_on_a_page(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if not mask.any():
         return img
     width = rng.uniform(0.15, 0.32) * height if rng.random() < 0.6 else rng.uniform(0.03, 0.07) * height
-    current = 2.0 * np.count_nonzero(mask) / max(1.0, sum(cv2.arcLength(c, True) for c in
-                                                         cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)[0]))
+    current = stroke_width(mask)
     radius = int(round((width - current) / 2))
     if radius >= 1:
         loops = _holes(mask)
