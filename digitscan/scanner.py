@@ -203,7 +203,7 @@ class Scanner:
             # two digits of a number, however clear each piece alone (the foot of a 4 is a 1).
             # ...unless one is a fragment of the other, which reads the same with it.
             if not stacked and c <= min(conf[i], conf[j]) + 0.1 and not _fragment_of(
-                    boxes[i], boxes[j], int(labels[j if boxes[i].h < boxes[j].h else i]), label, height):
+                    (boxes[i], int(labels[i])), (boxes[j], int(labels[j])), label, height):
                 continue
             used.update((i, j))
             merged_boxes.append(u)
@@ -238,19 +238,21 @@ class Scanner:
         return _drop_overlaps(found)
 
 
-def _fragment_of(a: Box, b: Box, other: int, label: int, height: float) -> bool:
-    """The shorter of two boxes is a fragment (far shorter than the writing) that reaches into
-    the other's columns, and the pair reads as the other (read `other`) does alone: the
-    fragment is a piece of that digit (the tip of a 3 cut off by the sharpening of a photo),
-    not a 1 beside it.
+def _fragment_of(a: tuple[Box, int], b: tuple[Box, int], label: int, height: float) -> bool:
+    """Of two pieces (box, label read alone), the shorter is a fragment (far shorter than the
+    writing) that reaches into the other's columns, and the pair reads `label`, as the other
+    does alone: the fragment is a piece of that digit (the tip of a 3 cut off by the sharpening
+    of a photo), not a 1 beside it.
 
-    >>> _fragment_of(Box(95, 10, 8, 22), Box(100, 8, 26, 47), other=3, label=3, height=47)
+    >>> three = (Box(100, 8, 26, 47), 3)
+    >>> _fragment_of((Box(95, 10, 8, 22), 1), three, label=3, height=47)
     True
-    >>> _fragment_of(Box(60, 10, 8, 44), Box(100, 8, 26, 47), other=3, label=3, height=47)
+    >>> _fragment_of((Box(60, 10, 8, 44), 1), three, label=3, height=47)
     False
     """
-    small = a if a.h < b.h else b
-    if small.h >= 0.6 * height or min(a.x2, b.x2) <= max(a.x, b.x):
+    (small, _), (_, other) = (a, b) if a[0].h < b[0].h else (b, a)
+    (ba, _), (bb, _) = a, b
+    if small.h >= 0.6 * height or min(ba.x2, bb.x2) <= max(ba.x, bb.x):
         return False
     return other == label
 
