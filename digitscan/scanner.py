@@ -35,6 +35,16 @@ from .touching import Split, split_touching
 MIN_DIGIT_HEIGHT = 20
 # Pages tilted less than this (degrees) are read as they are.
 MIN_SKEW = 1.0
+# A blob is tried as digits touching only when it is at least this tall, relative to the
+# writing's height: digits touching are as tall as the writing (printed letters are not).
+SPLIT_MIN_HEIGHT = 0.65
+# Letters of a word stand at most this far apart (relative to the taller one's height) ...
+WORD_GAP = 0.35
+# ... are at most this tall, relative to the writing's (printed labels are smaller than the
+# handwriting, and a full-height blob that reads as no digit is a digit badly written) ...
+WORD_LETTER_HEIGHT = 0.75
+# ... and a run of blobs is a word when those read as no digit are at least this share of the digits.
+WORD_LETTERS = 0.4
 
 
 class Scanner:
@@ -104,7 +114,9 @@ class Scanner:
         boxes, marks = sort_blobs(seg)
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
-        found = _drop_slivers(self._accept(clean, boxes, probs), _written_height(boxes, probs, seg.height))
+        written = _written_height(boxes, probs, seg.height)
+        found, rejected = self._accept(clean, boxes, probs, written)
+        found = _drop_words(_drop_slivers(found, written), rejected, marks, written)
         h, w = page.gray.shape
 
         def to_original(box: Box) -> Box:
@@ -133,6 +145,7 @@ class Scanner:
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
+                            "found": [d for d, _, _ in found],
                             "crops": normalize_crops(clean, [d for d, _, _ in found])}
         return result
 
@@ -215,18 +228,23 @@ class Scanner:
         return ([boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)]),
                 left_marks)
 
-    def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray) -> list[tuple[Box, int, float]]:
-        """Keep what reads as a digit; try to split what looks like digits touching."""
+    def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
+                height: float) -> tuple[list[tuple[Box, int, float]], list[Box]]:
+        """Keep what reads as a digit; try to split what looks like digits touching. Also returns
+        the blobs that read as no digit, whole or split."""
         labels = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
         conf = probs.max(axis=1) if len(probs) else np.zeros(0)
         wide = [
             i for i, b in enumerate(boxes)
             # Only where a split could win (see _better_split): a blob no digit reads clearly in,
-            # or one wider than any digit is written.
+            # or one wider than any digit is written; and as tall as the writing, as digits
+            # touching are (letters of a printed word run together are not).
             if b.w >= 0.6 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.8 or b.w > 1.6 * b.h)
+            and b.h >= SPLIT_MIN_HEIGHT * height
         ]
         splits = dict(zip(wide, split_touching(mask, [boxes[i] for i in wide], self.classifier.predict)))
         found: list[tuple[Box, int, float]] = []
+        rejected: list[Box] = []
         for i, box in enumerate(boxes):
             split = splits.get(i)
             whole = float(conf[i]) if labels[i] != NOT_A_DIGIT else 0.0
@@ -235,7 +253,9 @@ class Scanner:
                     found.append((piece, int(p.argmax()), float(p.max())))
             elif labels[i] != NOT_A_DIGIT:
                 found.append((box, int(labels[i]), float(conf[i])))
-        return _drop_overlaps(found)
+            else:
+                rejected.append(box)
+        return _drop_overlaps(found), rejected
 
 
 def _fragment_of(a: tuple[Box, int], b: tuple[Box, int], label: int, height: float) -> bool:
@@ -323,6 +343,53 @@ def _drop_slivers(found: list[tuple[Box, int, float]], height: float) -> list[tu
             continue
         kept.append((b, label, conf))
     return kept
+
+
+def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks: list[Box],
+                height: float) -> list[tuple[Box, int, float]]:
+    """Drop the digits that are letters of a word: an o, an l or an S written in one run with
+    blobs that read as no digit and have a letter's size and shape, shorter than the writing (a
+    printed label, "Room" or "Total"). A run is blobs on one line, each at most a letter's spacing from the next; it is
+    a word when its letters are at least WORD_LETTERS of its digits (a digit that a scribble
+    spoilt does not make a number of three a word).
+
+    >>> o, l = (Box(40, 10, 12, 14), 0, 0.9), (Box(54, 6, 4, 18), 1, 0.99)
+    >>> five = (Box(120, 0, 16, 30), 5, 0.99)
+    >>> [d[1] for d in _drop_words([o, l, five], [Box(10, 6, 12, 18), Box(25, 10, 13, 14)], [], 30)]
+    [5]
+    >>> [d[1] for d in _drop_words([o, l, five], [], [], 30)]
+    [0, 1, 5]
+    """
+    letters = [b for b in rejected if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * height and 0.25 * b.h <= b.w <= 2.5 * b.h]
+    if not letters or not found:
+        return found
+    # Kinds: 0 a digit read, 1 a letter (no digit), 2 a mark (links a run, counts as neither).
+    items = [(d[0], 0) for d in found] + [(b, 1) for b in letters] + [(m, 2) for m in marks]
+    order = sorted(range(len(items)), key=lambda k: items[k][0].x)
+    parent = list(range(len(items)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for pos, i in enumerate(order):
+        a = items[i][0]
+        for j in order[pos + 1 :]:
+            b = items[j][0]
+            if b.x - a.x2 > WORD_GAP * height:
+                break
+            if items[i][1] == 2 and items[j][1] == 2:
+                continue
+            shorter = min(a.h, b.h)
+            if min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * shorter and b.x - a.x2 <= WORD_GAP * max(a.h, b.h):
+                parent[root(i)] = root(j)
+    counts: dict[int, list[int]] = {}
+    for k, (_, kind) in enumerate(items):
+        counts.setdefault(root(k), [0, 0, 0])[kind] += 1
+    words = {r for r, (digits, letters_, _) in counts.items() if letters_ and letters_ >= WORD_LETTERS * digits}
+    return [d for k, d in enumerate(found) if root(k) not in words]
 
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:

@@ -194,6 +194,23 @@ def test_only_marks_give_no_digits(reader, bank, seed):
     assert not found, f"read {found} from specks and dashes; page: {result.source}"
 
 
+@pytest.mark.parametrize("fonts", ["opencv", "truetype"])
+@pytest.mark.parametrize("seed", [17, 18])
+def test_printed_labels_beside_numbers_are_not_read(reader, bank, monkeypatch, seed, fonts):
+    # "Total:", "Room", "Qty" printed before the numbers, in OpenCV's fonts (those the model's
+    # "not a digit" examples were drawn in) or in TrueType fonts it has never seen.
+    if fonts == "opencv":
+        monkeypatch.setattr(synth, "label_fonts", lambda: ())
+    elif not synth.label_fonts():
+        pytest.skip("no TrueType fonts (DejaVu, Liberation) or no Pillow here")
+    page = make(bank, seed, "printed", labels=True, count=(5, 6))
+    result = reader.read(page)
+    truth = [d["box"] for d in page.digits]
+    stray = [(d.label, tuple(d.box)) for d in result.digits if max(iou(list(d.box), t) for t in truth) < 0.3]
+    assert not stray, f"digits read in the printed labels: {stray}; page: {result.source}"
+    assert result.texts == page.texts, f"read {result.texts}, written {page.texts}; page: {result.source}"
+
+
 @pytest.mark.parametrize("blur,quality", [(1.2, 30), (2.0, 55)])
 def test_blur_and_jpeg_noise(reader, bank, blur, quality):
     reader.check(make(bank, 16, "blur_jpeg", blur=blur, noise=5.0, jpeg=quality))

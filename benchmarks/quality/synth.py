@@ -20,6 +20,7 @@ Only the MNIST test split is used: the model never saw these digits.
 from __future__ import annotations
 
 import os
+from functools import lru_cache, partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -917,34 +918,83 @@ LABELS = ("Total", "Date", "No.", "Name", "Amount", "Qty", "Room", "Score", "Rea
           "Ref.", "Paid", "Code", "Tel.", "Item", "Sum", "Box", "Lot", "Week")
 
 
+# TrueType fonts to print labels in, when Pillow and the fonts are there: the model's "not a
+# digit" examples are drawn in OpenCV's own fonts, so labels printed in these are type it has
+# never seen, as on a real form. OpenCV's fonts stand in where there are none.
+FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansCondensed.ttf",
+              "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf", "LiberationSerif-Regular.ttf",
+              "LiberationSansNarrow-Regular.ttf", "LiberationMono-Regular.ttf")
+FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "C:/Windows/Fonts")
+
+
+@lru_cache(maxsize=1)
+def label_fonts() -> tuple[str, ...]:
+    """Paths of the TrueType fonts found for labels; empty without Pillow or fonts."""
+    try:
+        import PIL.ImageFont  # noqa: F401
+    except ImportError:
+        return ()
+    found = {}
+    for folder in FONT_FOLDERS:
+        if Path(folder).is_dir():
+            for path in sorted(Path(folder).rglob("*.ttf")):
+                if path.name in FONT_FILES:
+                    found.setdefault(path.name, str(path))
+    return tuple(found[name] for name in FONT_FILES if name in found)
+
+
 def add_labels(sheet: Sheet, rng: Rng, height: float) -> None:
     """Print a field name (letters only) to the left of most numbers, where there is room."""
     digits = sheet.digit_boxes()
-    font = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX][rng.integers(3)]
+    fonts = label_fonts()
+    font = str(rng.choice(fonts)) if fonts else \
+        [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX][rng.integers(3)]
     colour = (rng.uniform(20, 80),) * 3
     for number in sheet.numbers:
         if rng.random() > 0.8:
             continue
         nx, ny, nw, nh = sheet.number_box(number)
         word = str(rng.choice(LABELS)) + (":" if rng.random() < 0.5 else "")
-        scale = rng.uniform(0.45, 0.6) * height / 22.0  # Hershey capitals are ~22 px tall at scale 1
-        thick = max(1, int(round(scale * rng.uniform(1.2, 2.2))))
-        (tw, th), base = cv2.getTextSize(word, font, scale, thick)
+        caps = rng.uniform(0.45, 0.6) * height  # the height of a capital
+        if isinstance(font, str):
+            draw, (tw, th, base) = _truetype_text(word, font, caps)
+        else:
+            scale = caps / 22.0  # Hershey capitals are ~22 px tall at scale 1
+            thick = max(1, int(round(scale * rng.uniform(1.2, 2.2))))
+            (tw, th), base = cv2.getTextSize(word, font, scale, thick)
+            draw = partial(_print_text, text=word, font=font, scale=scale, thick=thick)
         x = int(nx - rng.uniform(0.6, 1.2) * height - tw)
         y = int(ny + nh)  # on the number's baseline
         box = (x, y - th, tw, th + base)
         if x < 4 or y - th < 4 or not _free(box, digits, 0.5 * height):
             continue
-        sheet.draw_printed(lambda layer, w=word, x=x, y=y, f=font, sc=scale, t=thick:
-                           _print_text(layer, w, (x, y), f, sc, t), colour)
+        sheet.draw_printed(lambda layer, d=draw, o=(x, y): d(layer, origin=o), colour)
         digits.append(box)
 
 
-def _print_text(layer: np.ndarray, text: str, origin: tuple[int, int], font: int, scale: float, thick: int) -> None:
+def _print_text(layer: np.ndarray, *, text: str, origin: tuple[int, int], font: int, scale: float,
+                thick: int) -> None:
     """Print text into a float alpha layer (OpenCV draws text on 8-bit images only)."""
     canvas = np.zeros(layer.shape, np.uint8)
     cv2.putText(canvas, text, origin, font, scale, 255, thick, cv2.LINE_AA)
     np.maximum(layer, canvas.astype(np.float32) / 255.0, out=layer)
+
+
+def _truetype_text(text: str, path: str, caps: float):
+    """A function printing `text` in a TrueType font, capitals `caps` pixels tall, with its
+    baseline at an origin, into a float alpha layer; and the text's (width, height above the
+    baseline, depth below it)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(path, max(6, int(round(caps / 0.72))))  # capitals are ~0.72 em
+    left, top, right, bottom = font.getbbox(text, anchor="ls")
+
+    def draw(layer: np.ndarray, origin: tuple[int, int]) -> None:
+        image = Image.new("L", (layer.shape[1], layer.shape[0]), 0)
+        ImageDraw.Draw(image).text(origin, text, fill=255, font=font, anchor="ls")
+        np.maximum(layer, np.asarray(image, np.float32) / 255.0, out=layer)
+
+    return draw, (right - left, -top, max(0, bottom))
 
 
 # ----------------------------------------------------------------------------- the photo
