@@ -447,12 +447,59 @@ def find_blobs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _components(mask)
 
 
+def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """The blobs drawn round others: a ring or an oval round a number (a mark circled on an
+    exam paper). Such a blob is hollow, holds in its box, clear of its edges, a blob at least a
+    fifth and at most two thirds as tall, lies all along the outline of its convex hull (a piece
+    of a grid does not), and leaves its box's corners empty (a printed box fills them: frames
+    are `strip_frames`' to take away, with care for the digits touching them).
+
+    >>> m = np.zeros((120, 200), np.uint8)
+    >>> _ = cv2.ellipse(m, (100, 60), (90, 50), 0, 0, 360, 255, 3); m[40:80, 90:105] = 255
+    >>> _rings(*_components(m)).tolist()
+    [0]
+    >>> _ = cv2.rectangle(m, (5, 5), (195, 115), 255, 3)
+    >>> _rings(*_components(m)).tolist()
+    []
+    """
+    if len(stats) < 2:
+        return np.zeros(0, np.int64)
+    x, y, w, h, area = (stats[:, k].astype(np.int64) for k in range(5))
+    x2, y2 = x + w, y + h
+    out = []
+    for c in np.flatnonzero((area < 0.25 * w * h) & (h >= 30) & (w >= 30)):
+        mx, my = max(2, w[c] // 20), max(2, h[c] // 20)
+        inside = ((x >= x[c] + mx) & (y >= y[c] + my) & (x2 <= x2[c] - mx) & (y2 <= y2[c] - my)
+                  & (5 * h >= h[c]) & (3 * h <= 2 * h[c]))
+        if not inside.any():
+            continue
+        cw, ch = max(1, w[c] // 10), max(1, h[c] // 10)
+        box = labels[y[c] : y2[c], x[c] : x2[c]] == c + 1
+        corners = (box[:ch, :cw].sum() + box[:ch, -cw:].sum() + box[-ch:, :cw].sum() + box[-ch:, -cw:].sum())
+        if corners > 0.02 * 4 * cw * ch:
+            continue
+        # All of it near the outline of its convex hull: one loop round, not a piece of a grid.
+        ys, xs = np.nonzero(box)
+        band = np.zeros(box.shape, np.uint8)
+        reach = max(2, int(0.12 * min(w[c], h[c])))
+        cv2.polylines(band, [cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))], True, 1, 2 * reach)
+        if band[ys, xs].mean() >= 0.9:
+            out.append(c)
+    return np.asarray(out, np.int64)
+
+
 def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = None) -> Segmentation:
     """Remove rules, grid lines and frames from an ink mask, and measure the writing.
 
     `blobs` are the mask's `find_blobs`, if already computed.
     """
     labels, stats = blobs if blobs is not None else _components(mask)
+    rings = _rings(labels, stats)
+    if len(rings):
+        # A ring drawn round a number is no writing, and would pass for rules and frames.
+        mask = mask.copy()
+        mask[np.isin(labels, rings + 1)] = 0
+        labels, stats = _components(mask)
     original = (labels, stats)
     height = _typical(stats, mask.shape[0])
     cleaned, lines = _remove_lines(mask, stats, height)

@@ -14,6 +14,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -192,6 +193,22 @@ def test_only_marks_give_no_digits(reader, bank, seed):
     result = reader.read(page)
     found = [(d.label, tuple(d.box)) for d in result.digits]
     assert not found, f"read {found} from specks and dashes; page: {result.source}"
+
+
+@pytest.mark.parametrize("texts", [("7", "18", "425"), ("3", "60", "1")])
+def test_numbers_circled_by_hand_are_read_without_the_ring(scanner, texts):
+    # Marks on an exam paper: a ring round each, closed or left a little open, not touching it.
+    page = blank_page(1000, 320)
+    for k, text in enumerate(texts):
+        x = 80 + 320 * k
+        boxes = write_number(page, text, x, 120, height=56, nth=k)
+        right = boxes[-1][0] + boxes[-1][2]
+        centre = ((x + right) // 2, 148)
+        axes = ((right - x) // 2 + 45 + 10 * k, 62 + 6 * k)
+        start = 30 * k
+        cv2.ellipse(page, centre, axes, 8 * (k - 1), start, start + 360 - 25 * (k % 2), 40, 3 + k)
+    result = scanner.scan(page)
+    assert result.texts == list(texts)
 
 
 @pytest.mark.parametrize("fonts", ["opencv", "truetype"])
