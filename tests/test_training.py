@@ -58,3 +58,19 @@ def test_not_a_digit_examples_are_mnist_form():
     assert neg.shape == (70, 28, 28) and neg.dtype == np.uint8
     assert all(n.any() for n in neg)
     assert len(MAKERS) >= 7
+
+
+def test_printed_letters_join_the_not_a_digit_kinds_only_when_asked_for():
+    from training.data import load_split
+    from training.negatives import letter, make_negatives
+
+    x, _ = load_split(FIXTURES / "mnist_small", "train")
+    # Without letters the pool is what the shipped model's command made; with them it changes.
+    plain = make_negatives(60, x, seed=4)
+    assert np.array_equal(plain, make_negatives(60, x, seed=4, letters=0.0))
+    assert not np.array_equal(plain, make_negatives(60, x, seed=4, letters=0.5))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        crop = letter(rng)
+        assert crop.dtype == np.uint8 and crop.ndim == 2 and crop.any()
+        assert set(np.unique(crop)) <= {0, 255}  # a binary mask, as the segmenter's crops are

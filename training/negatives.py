@@ -3,7 +3,8 @@
 Each is drawn at a photo-like size, turned into a binary mask and normalized by the same
 `digitscan.normalize.to_mnist` as the pipeline's crops, so the model learns to reject exactly
 what the segmenter will hand it: specks, dashes and underlines, rules and grid lines, box
-corners and edges, fragments of a digit, two digits together, and scribbles.
+corners and edges, fragments of a digit, two digits together, scribbles, and the letters
+and signs of printed labels and written words.
 """
 
 from __future__ import annotations
@@ -158,6 +159,41 @@ def scribble(rng: Rng) -> np.ndarray:
     return c
 
 
+# Hershey fonts, printed to script, that OpenCV draws without any font file.
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+         cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+         cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+# Letters and signs that look like no digit. O, l, S, Z, B, b, g, q and their kind do, and are
+# left to the scanner, which tells them by the word they are written in; so are y, u and Y,
+# which look like an open 4.
+UNLIKE_DIGITS = "ACEFHKLMNPRTUVWXacdefhkmnprtvwx&?@#%*+="
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def letter(rng: Rng) -> np.ndarray:
+    """A letter or sign of a printed label or a written word; or two or three letters of a word
+    run together into one blob (any letters: together they are no digit)."""
+    font = int(FONTS[rng.integers(len(FONTS))]) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    thick = int(rng.integers(1, 8))
+    if rng.random() < 0.75:
+        c = _canvas(220)
+        cv2.putText(c, str(rng.choice(list(UNLIKE_DIGITS))), (50, 160), font, rng.uniform(2.5, 4.0), 255, thick)
+    else:
+        c = np.zeros((200, 420), np.uint8)
+        x = 20
+        scale = rng.uniform(2.0, 3.0)
+        for ch in rng.choice(list(LETTERS), size=int(rng.integers(2, 4))):
+            (w, _), _ = cv2.getTextSize(str(ch), font, scale, thick)
+            cv2.putText(c, str(ch), (x, 140), font, scale, 255, thick)
+            x += int(w * rng.uniform(0.7, 0.95))
+    # A little slant and turn, as a hand or a camera gives it.
+    h, w = c.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), 1.0)
+    m[0, 1] += rng.uniform(-0.25, 0.25)
+    turned = cv2.warpAffine(c, m, (w, h), flags=cv2.INTER_NEAREST)
+    return np.where(turned > 127, 255, 0).astype(np.uint8)  # binary, as the segmenter's crops are
+
+
 MAKERS: list[tuple[str, float, Callable[..., np.ndarray | None], bool]] = [
     # name, share, function, needs digits
     ("speck", 0.12, speck, False),
@@ -168,16 +204,21 @@ MAKERS: list[tuple[str, float, Callable[..., np.ndarray | None], bool]] = [
     ("pair", 0.20, pair, True),
     ("scribble", 0.12, scribble, False),
 ]
+# Letters are made only when asked for (`make_negatives(..., letters=share)`, `training.train
+# --letter-share`): the shipped model learned without them (see the model card).
+LETTER_MAKER = ("letter", 0.16, letter, False)
 
 
-def make_negatives(n: int, digits: np.ndarray, seed: int) -> np.ndarray:
-    """`n` not-a-digit crops as uint8 (n, 28, 28), pieces of digits taken from `digits`."""
+def make_negatives(n: int, digits: np.ndarray, seed: int, letters: float = 0.0) -> np.ndarray:
+    """`n` not-a-digit crops as uint8 (n, 28, 28), pieces of digits taken from `digits`; letters
+    (`letter`) weighed `letters` against the other kinds' shares, which sum to 1."""
     rng = np.random.default_rng(seed)
-    shares = np.array([m[1] for m in MAKERS])
+    makers = MAKERS + [(*LETTER_MAKER[:1], letters, *LETTER_MAKER[2:])] if letters else MAKERS
+    shares = np.array([m[1] for m in makers])
     out = np.zeros((n, 28, 28), np.uint8)
     i = 0
     while i < n:
-        _, _, make, needs_digits = MAKERS[rng.choice(len(MAKERS), p=shares / shares.sum())]
+        _, _, make, needs_digits = makers[rng.choice(len(makers), p=shares / shares.sum())]
         crop = make(rng, digits) if needs_digits else make(rng)
         if crop is None or not crop.any():
             continue

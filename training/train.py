@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(large, binary, a fine pen's or a marker's stroke, then normalized)")
     p.add_argument("--not-a-digit-weight", type=float, default=1.0,
                    help="loss weight of the not-a-digit examples (below 1: fewer digits rejected)")
+    p.add_argument("--letter-share", type=float, default=0.0,
+                   help="weight of printed letters and signs among the not-a-digit kinds (whose shares "
+                        "sum to 1); 0 makes none, as for the shipped model")
     p.add_argument("--no-export", action="store_true", help="skip the TFLite exports and the model card")
     return p.parse_args(argv)
 
@@ -87,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         images, labels = images[: args.limit], labels[: args.limit]
     (x_train, y_train), (x_val, y_val) = split_validation(images, labels, args.val_fraction, args.seed)
     n_neg = args.negatives if not args.limit else max(100, args.limit // 5)
-    neg_train = make_negatives(n_neg, x_train, seed=args.seed + 1)
-    neg_val = make_negatives(max(50, len(x_val) // 5), x_val, seed=args.seed + 2)
+    neg_train = make_negatives(n_neg, x_train, seed=args.seed + 1, letters=args.letter_share)
+    neg_val = make_negatives(max(50, len(x_val) // 5), x_val, seed=args.seed + 2, letters=args.letter_share)
     per_epoch = min(args.negatives_per_epoch, n_neg) if not args.limit else n_neg // 2
     log(f"train {len(x_train)} digits + {per_epoch} of {n_neg} not-a-digit a epoch; "
         f"validation {len(x_val)} digits + {len(neg_val)} not-a-digit")
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size, "val_fraction": args.val_fraction, "lr": args.lr,
         "schedule": args.schedule,
         "photo_share": args.photo_share, "page_share": args.page_share, "not_a_digit_weight": args.not_a_digit_weight,
+        "letter_share": args.letter_share,
         "init": str(args.init) if args.init else None,
         "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
         "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
