@@ -347,8 +347,8 @@ def _drop_slivers(found: list[tuple[Box, int, float]], height: float) -> list[tu
 
 def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks: list[Box],
                 height: float) -> list[tuple[Box, int, float]]:
-    """Drop the digits that are letters of a word: an o, an l or an S written in one run with
-    blobs that read as no digit and have a letter's size and shape, shorter than the writing (a
+    """Drop the digits that are letters of a word: an o, an l or an S, shorter than the writing,
+    written in one run with blobs that read as no digit and have a letter's size and shape (a
     printed label, "Room" or "Total"). A run is blobs on one line, each at most a letter's spacing from the next; it is
     a word when its letters are at least WORD_LETTERS of its digits (a digit that a scribble
     spoilt does not make a number of three a word).
@@ -359,12 +359,20 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     [5]
     >>> [d[1] for d in _drop_words([o, l, five], [], [], 30)]
     [0, 1, 5]
+
+    The pieces of a broken digit beside full-height digits spoil nothing:
+
+    >>> three = (Box(60, 0, 18, 30), 3, 0.99)
+    >>> [d[1] for d in _drop_words([five, three], [Box(82, 0, 16, 18), Box(82, 19, 16, 11)], [], 30)]
+    [5, 3]
     """
     letters = [b for b in rejected if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * height and 0.25 * b.h <= b.w <= 2.5 * b.h]
     if not letters or not found:
         return found
     # Kinds: 0 a digit read, 1 a letter (no digit), 2 a mark (links a run, counts as neither).
-    items = [(d[0], 0) for d in found] + [(b, 1) for b in letters] + [(m, 2) for m in marks]
+    # A digit as tall as the writing is no letter of a printed label, nor does it link one.
+    short = [k for k, d in enumerate(found) if d[0].h <= WORD_LETTER_HEIGHT * height]
+    items = [(found[k][0], 0) for k in short] + [(b, 1) for b in letters] + [(m, 2) for m in marks]
     order = sorted(range(len(items)), key=lambda k: items[k][0].x)
     parent = list(range(len(items)))
 
@@ -382,14 +390,17 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
                 break
             if items[i][1] == 2 and items[j][1] == 2:
                 continue
-            shorter = min(a.h, b.h)
-            if min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * shorter and b.x - a.x2 <= WORD_GAP * max(a.h, b.h):
+            # Side by side on one line, as letters stand (pieces of a broken digit lie one
+            # over the other).
+            beside = -0.4 * min(a.w, b.w) <= b.x - a.x2 <= WORD_GAP * max(a.h, b.h)
+            if beside and min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * min(a.h, b.h):
                 parent[root(i)] = root(j)
     counts: dict[int, list[int]] = {}
     for k, (_, kind) in enumerate(items):
         counts.setdefault(root(k), [0, 0, 0])[kind] += 1
     words = {r for r, (digits, letters_, _) in counts.items() if letters_ and letters_ >= WORD_LETTERS * digits}
-    return [d for k, d in enumerate(found) if root(k) not in words]
+    dropped = {short[k] for k in range(len(short)) if root(k) in words}
+    return [d for k, d in enumerate(found) if k not in dropped]
 
 
 def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, float]]:
