@@ -231,7 +231,7 @@ class Scanner:
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
                 height: float) -> tuple[list[tuple[Box, int, float]], list[Box]]:
         """Keep what reads as a digit; try to split what looks like digits touching. Also returns
-        the blobs that read as no digit, whole or split."""
+        the blobs that read as no digit, and that no split into digits replaced."""
         labels = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
         conf = probs.max(axis=1) if len(probs) else np.zeros(0)
         wide = [
@@ -366,7 +366,8 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     >>> [d[1] for d in _drop_words([five, three], [Box(82, 0, 16, 18), Box(82, 19, 16, 11)], [], 30)]
     [5, 3]
     """
-    letters = [b for b in rejected if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * height and 0.25 * b.h <= b.w <= 2.5 * b.h]
+    letters = [b for b in rejected
+               if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * height and 0.25 * b.h <= b.w <= 2.5 * b.h]
     if not letters or not found:
         return found
     # Kinds: 0 a digit read, 1 a letter (no digit), 2 a mark (links a run, counts as neither).

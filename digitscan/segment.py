@@ -461,6 +461,14 @@ def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
     >>> _ = cv2.rectangle(m, (5, 5), (195, 115), 255, 3)
     >>> _rings(*_components(m)).tolist()
     []
+
+    A long oval round a long number, straight along its sides, is a ring too:
+
+    >>> m = np.zeros((120, 400), np.uint8); m[40:80, 190:205] = 255
+    >>> for x in (60, 340): _ = cv2.ellipse(m, (x, 60), (50, 50), 0, 90 if x == 60 else -90, 270 if x == 60 else 90, 255, 3)
+    >>> _ = cv2.line(m, (60, 10), (340, 10), 255, 3); _ = cv2.line(m, (60, 110), (340, 110), 255, 3)
+    >>> _rings(*_components(m)).tolist()
+    [0]
     """
     if len(stats) < 2:
         return np.zeros(0, np.int64)
@@ -473,7 +481,7 @@ def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
                   & (5 * h >= h[c]) & (3 * h <= 2 * h[c]))
         if not inside.any():
             continue
-        cw, ch = max(1, w[c] // 10), max(1, h[c] // 10)
+        cw = ch = max(1, min(w[c], h[c]) // 10)  # square: the round ends of a long oval leave them empty too
         box = labels[y[c] : y2[c], x[c] : x2[c]] == c + 1
         corners = (box[:ch, :cw].sum() + box[:ch, -cw:].sum() + box[-ch:, :cw].sum() + box[-ch:, -cw:].sum())
         if corners > 0.02 * 4 * cw * ch:
