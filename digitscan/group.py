@@ -14,6 +14,10 @@ import numpy as np
 from .result import Box, Digit, Number
 
 
+# Two digits side by side, one less than this share of the other's height, are not one number's.
+SIZE_BREAK = 0.6
+
+
 def group_numbers(
     digits: list[Digit], marks: list[Box] | None = None, gap: float = 1.0, fields: list[int | None] | None = None,
     combs: set[int] | frozenset[int] = frozenset(),
@@ -37,6 +41,13 @@ def group_numbers(
     >>> ordered, numbers = group_numbers(d)
     >>> [n.text for n in numbers]
     ['12', '7']
+
+    A printed label's letters read as digits, half as tall, do not run into the number beside:
+
+    >>> label = [Digit(0, 0.8, Box(100, 14, 10, 16)), Digit(8, 0.7, Box(112, 16, 9, 14))]
+    >>> number = [Digit(4, 0.9, Box(135, 0, 20, 30)), Digit(2, 0.9, Box(160, 1, 20, 30))]
+    >>> [n.text for n in group_numbers(label + number)[1]]
+    ['08', '42']
     """
     if not digits:
         return [], []
@@ -70,7 +81,10 @@ def group_numbers(
                 sep = "" if field[id(d)] in combs else _separator(prev.box, d.box, marks or [])
                 limit = gap * max(ref, d.box.h) * (2.0 if sep else 1.0)
                 here, before = field[id(d)], field[id(prev)]
-                if here != before or (here is None and d.box.x - prev.box.x2 > limit):
+                # Digits of one number are written at about one size: a printed label's letters
+                # read as digits, half as tall, start no number of the writing beside them.
+                resized = min(d.box.h, prev.box.h) < SIZE_BREAK * max(d.box.h, prev.box.h)
+                if here != before or (here is None and (d.box.x - prev.box.x2 > limit or resized)):
                     numbers.append(_number(ordered, run, seps))
                     run, seps = [], {}
                 elif sep:

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from .synth import CONDITIONS, EXTRA_CONDITIONS, DigitBank, make_page, page_seed
+from .synth import CONDITIONS, EXTRA_CONDITIONS, DigitBank, label_fonts, make_page, page_seed
 
 
 def generate(out: Path, pages: int, seed: int, conditions: tuple[str, ...] = CONDITIONS,
@@ -32,6 +32,8 @@ def generate(out: Path, pages: int, seed: int, conditions: tuple[str, ...] = CON
     truth = {"seed": seed, "conditions": list(conditions), "digits": bank.source, "pages": []}
     if bank.source == "validation":  # which held-out digits: training's --seed and --val-fraction
         truth["validation_split"] = bank.split
+    if "printed" in conditions:  # the labels' fonts depend on the machine: say which were found
+        truth["label_fonts"] = [Path(f).name for f in label_fonts()] or "OpenCV's (no TrueType fonts found)"
     for condition in conditions:
         for i in range(pages):
             page = make_page(condition, page_seed(seed, condition, i), bank)

@@ -956,11 +956,12 @@ def add_labels(sheet: Sheet, rng: Rng, height: float) -> None:
         nx, ny, nw, nh = sheet.number_box(number)
         word = str(rng.choice(LABELS)) + (":" if rng.random() < 0.5 else "")
         caps = rng.uniform(0.45, 0.6) * height  # the height of a capital
+        weight = rng.uniform(1.2, 2.2)  # drawn whatever the font, so the pages after are the same
         if isinstance(font, str):
             draw, (tw, th, base) = _truetype_text(word, font, caps)
         else:
             scale = caps / 22.0  # Hershey capitals are ~22 px tall at scale 1
-            thick = max(1, int(round(scale * rng.uniform(1.2, 2.2))))
+            thick = max(1, int(round(scale * weight)))
             (tw, th), base = cv2.getTextSize(word, font, scale, thick)
             draw = partial(_print_text, text=word, font=font, scale=scale, thick=thick)
         x = int(nx - rng.uniform(0.6, 1.2) * height - tw)
