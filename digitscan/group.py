@@ -14,8 +14,9 @@ import numpy as np
 from .result import Box, Digit, Number
 
 
-# Two digits side by side, one less than this share of the other's height, are not one number's.
-SIZE_BREAK = 0.6
+# Two digits side by side, one less than this share of the other's height, are not one number's
+# (digits of one number vary in height, a wide 2 beside a 7, but not by half).
+SIZE_BREAK = 0.5
 
 
 def group_numbers(

@@ -447,7 +447,7 @@ def find_blobs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _components(mask)
 
 
-def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+def _rings(labels: np.ndarray, stats: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """The blobs drawn round others: a ring or an oval round a number (a mark circled on an
     exam paper). Such a blob is hollow, holds in its box, clear of its edges, a blob at least a
     fifth and at most two thirds as tall, lies all along the outline of its convex hull (a piece
@@ -456,10 +456,10 @@ def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
 
     >>> m = np.zeros((120, 200), np.uint8)
     >>> _ = cv2.ellipse(m, (100, 60), (90, 50), 0, 0, 360, 255, 3); m[40:80, 90:105] = 255
-    >>> _rings(*_components(m)).tolist()
+    >>> [c for c, _ in _rings(*_components(m))]
     [0]
     >>> _ = cv2.rectangle(m, (5, 5), (195, 115), 255, 3)
-    >>> _rings(*_components(m)).tolist()
+    >>> [c for c, _ in _rings(*_components(m))]
     []
 
     A long oval round a long number, straight along its sides, is a ring too:
@@ -467,11 +467,11 @@ def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
     >>> m = np.zeros((120, 400), np.uint8); m[40:80, 190:205] = 255
     >>> for x in (60, 340): _ = cv2.ellipse(m, (x, 60), (50, 50), 0, 90 if x == 60 else -90, 270 if x == 60 else 90, 255, 3)
     >>> _ = cv2.line(m, (60, 10), (340, 10), 255, 3); _ = cv2.line(m, (60, 110), (340, 110), 255, 3)
-    >>> _rings(*_components(m)).tolist()
+    >>> [c for c, _ in _rings(*_components(m))]
     [0]
     """
     if len(stats) < 2:
-        return np.zeros(0, np.int64)
+        return []
     x, y, w, h, area = (stats[:, k].astype(np.int64) for k in range(5))
     x2, y2 = x + w, y + h
     out = []
@@ -492,8 +492,8 @@ def _rings(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
         reach = max(2, int(0.12 * min(w[c], h[c])))
         cv2.polylines(band, [cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))], True, 1, 2 * reach)
         if band[ys, xs].mean() >= 0.9:
-            out.append(c)
-    return np.asarray(out, np.int64)
+            out.append((int(c), band))
+    return out
 
 
 def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = None) -> Segmentation:
@@ -503,10 +503,13 @@ def clean_mask(mask: np.ndarray, blobs: tuple[np.ndarray, np.ndarray] | None = N
     """
     labels, stats = blobs if blobs is not None else _components(mask)
     rings = _rings(labels, stats)
-    if len(rings):
-        # A ring drawn round a number is no writing, and would pass for rules and frames.
+    if rings:
+        # A ring drawn round a number is no writing, and would pass for rules and frames. Only
+        # the ink along its outline goes: a digit that touches it keeps what lies inside.
         mask = mask.copy()
-        mask[np.isin(labels, rings + 1)] = 0
+        for c, band in rings:
+            x, y, w, h = (int(v) for v in stats[c, :4])
+            mask[y : y + h, x : x + w][(labels[y : y + h, x : x + w] == c + 1) & (band > 0)] = 0
         labels, stats = _components(mask)
     original = (labels, stats)
     height = _typical(stats, mask.shape[0])
