@@ -97,7 +97,14 @@ def group_numbers(
 
 
 def _separator(left: Box, right: Box, marks: list[Box]) -> str:
-    """',' or '.' when a small mark sits low in the gap between two digits; '' otherwise."""
+    """',' or '.' when a small mark sits low in the gap between two digits, ':' when another
+    sits above it; '' otherwise.
+
+    >>> one, two = Box(0, 0, 20, 40), Box(40, 0, 20, 40)
+    >>> low, high = Box(27, 34, 5, 5), Box(27, 14, 5, 5)
+    >>> _separator(one, two, [low]), _separator(one, two, [low, high]), _separator(one, two, [high])
+    ('.', ':', '')
+    """
     h = (left.h + right.h) / 2
     base = (left.y2 + right.y2) / 2
     clear = max(1.0, 0.03 * h)  # a piece of a broken digit lies against it; a separator stands apart
@@ -114,6 +121,10 @@ def _separator(left: Box, right: Box, marks: list[Box]) -> str:
         if m.y2 > base + 0.08 * h or m.h > 1.4 * m.w:
             return ","
         if m.h <= 0.22 * h:
+            # A second dot right above, near the digits' middle, makes a colon (a time, 12:30).
+            if any(o is not m and o.h <= 0.22 * h and o.w <= 0.3 * h and abs(o.x + o.w / 2 - cx) <= 0.15 * h
+                   and base - 0.75 * h <= o.y + o.h / 2 <= base - 0.3 * h for o in marks):
+                return ":"
             return "."
     return ""
 

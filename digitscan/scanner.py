@@ -38,6 +38,8 @@ MIN_SKEW = 1.0
 # A blob is tried as digits touching only when it is at least this tall, relative to the
 # writing's height: digits touching are as tall as the writing (printed letters are not).
 SPLIT_MIN_HEIGHT = 0.65
+# A small mark joins a digit as a piece of it only this near (relative to the writing's height).
+MARK_REACH = 0.12
 # Letters of a word stand at most this far apart (relative to the taller one's height) ...
 WORD_GAP = 0.35
 # ... are at most this tall, relative to the writing's (printed labels are smaller than the
@@ -184,6 +186,9 @@ class Scanner:
                 if _hangs_below(boxes[i] if i >= n_boxes else None, b) or _hangs_below(
                         boxes[j] if j >= n_boxes else None, a):
                     continue  # a comma or a full stop after the digit, not a piece of it
+                if b.x - a.x2 > MARK_REACH * height and (_dot(boxes[i], height) if i >= n_boxes
+                                                          else j >= n_boxes and _dot(b, height)):
+                    continue  # a dot standing clear beside a digit (a colon's) is no piece of it
                 u = a.union(b)
                 # One piece right above the other, a hair apart: a stroke broken across, which
                 # may be much taller than the pieces that set `height`.
@@ -438,6 +443,15 @@ def _better_split(box: Box, whole: float, split: Split) -> bool:
         # ...unless it reads surely as one (a 2 with a long lead-in stroke is not a 6 and a 2)
         return split.score > whole if whole >= 0.95 else split.score >= whole - 0.05
     return split.score > whole + 0.1
+
+
+def _dot(box: Box, height: float) -> bool:
+    """A dot: small and round, not a piece of a stroke (the bar of a 5, the tip of a 2).
+
+    >>> _dot(Box(0, 0, 8, 9), 60), _dot(Box(0, 0, 6, 17), 60), _dot(Box(0, 0, 25, 6), 60)
+    (True, False, False)
+    """
+    return max(box.w, box.h) <= 0.2 * height and box.h <= 2 * box.w and box.w <= 2 * box.h
 
 
 def _hangs_below(mark: Box | None, digit: Box) -> bool:

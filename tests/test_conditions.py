@@ -195,6 +195,18 @@ def test_only_marks_give_no_digits(reader, bank, seed):
     assert not found, f"read {found} from specks and dashes; page: {result.source}"
 
 
+def test_a_time_keeps_its_colon_and_its_digits_their_boxes(scanner):
+    page = blank_page(700, 250)
+    boxes = write_number(page, "12", 80, 80, height=60)
+    x = boxes[-1][0] + boxes[-1][2] + 14
+    for y in (100, 130):
+        cv2.circle(page, (x, y), 4, 30, -1)
+    boxes += write_number(page, "30", x + 16, 80, height=60)
+    result = scanner.scan(page)
+    assert result.texts == ["12:30"]
+    assert min(iou(list(d.box), list(b)) for d, b in zip(result.digits, boxes)) >= 0.8  # no dot taken in
+
+
 @pytest.mark.parametrize("texts", [("7", "18", "425"), ("3", "60", "1")])
 def test_numbers_circled_by_hand_are_read_without_the_ring(scanner, texts):
     # Marks on an exam paper: a ring round each, closed or left a little open, not touching it.
