@@ -185,7 +185,7 @@ def letter(rng: Rng) -> np.ndarray:
         for ch in rng.choice(list(LETTERS), size=int(rng.integers(2, 4))):
             (w, _), _ = cv2.getTextSize(str(ch), font, scale, thick)
             cv2.putText(c, str(ch), (x, 140), font, scale, 255, thick)
-            x += int(w * rng.uniform(0.7, 0.95))
+            x += int(w * rng.uniform(0.55, 0.8))  # overlapping, so that they touch: one blob
     # A little slant and turn, as a hand or a camera gives it.
     h, w = c.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), 1.0)
