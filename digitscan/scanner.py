@@ -38,6 +38,8 @@ MIN_SKEW = 1.0
 # A blob is tried as digits touching only when it is at least this tall, relative to the
 # writing's height: digits touching are as tall as the writing (printed letters are not).
 SPLIT_MIN_HEIGHT = 0.65
+# A blob that reads as no digit is read again from its darkest ink, this share of it left out.
+DARKER_SHARE = 0.4
 # A small mark joins a digit as a piece of it only this near (relative to the writing's height).
 MARK_REACH = 0.12
 # Letters of a word stand at most this far apart (relative to the taller one's height) ...
@@ -118,6 +120,8 @@ class Scanner:
         boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
         written = _written_height(boxes, probs, seg.height)
         found, rejected = self._accept(clean, boxes, probs, written)
+        if back is None and rejected:
+            found = found + self._read_darker(contrast, clean, rejected, written)
         found = _drop_words(_drop_slivers(found, written), rejected, marks, written)
         h, w = page.gray.shape
 
@@ -232,6 +236,26 @@ class Scanner:
         left_marks = [boxes[i] for i in range(n_boxes, len(boxes)) if i not in used]
         return ([boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)]),
                 left_marks)
+
+    def _read_darker(self, contrast: np.ndarray, mask: np.ndarray, rejected: list[Box],
+                     height: float) -> list[tuple[Box, int, float]]:
+        """Read again, from its darker ink alone, a digit-sized blob that read as no digit: blur
+        fills the loops of a small 8 or 6 at the page's threshold, and the core of the strokes
+        shows them again. Only a clear reading counts."""
+        if not height:
+            return []
+        todo = [b for b in rejected if 0.7 * height <= b.h <= 1.5 * height and 0.3 * b.h <= b.w <= 1.3 * b.h]
+        if not todo:
+            return []
+        crops = []
+        for b in todo:
+            ink = mask[b.y : b.y2, b.x : b.x2] > 0
+            level = contrast[b.y : b.y2, b.x : b.x2]
+            core = level >= np.percentile(level[ink], DARKER_SHARE * 100)
+            crops.append(np.where(ink & core, 255, 0).astype(np.uint8))
+        probs = self.classifier.predict(crops_to_mnist(crops))
+        return [(b, int(p.argmax()), float(p.max())) for b, p in zip(todo, probs)
+                if p.argmax() != NOT_A_DIGIT and p.max() >= 0.9]
 
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
                 height: float) -> tuple[list[tuple[Box, int, float]], list[Box]]:
