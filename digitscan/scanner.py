@@ -40,6 +40,8 @@ MIN_SKEW = 1.0
 SPLIT_MIN_HEIGHT = 0.65
 # A blob that reads as no digit is read again from its darkest ink, this share of it left out.
 DARKER_SHARE = 0.4
+# ... and so is a whole blob read as a digit with less confidence than this.
+UNSURE = 0.8
 # A small mark joins a digit as a piece of it only this near (relative to the writing's height).
 MARK_REACH = 0.12
 # Letters of a word stand at most this far apart (relative to the taller one's height) ...
@@ -122,6 +124,8 @@ class Scanner:
         found, rejected = self._accept(clean, boxes, probs, written)
         if back is None and rejected:
             found = found + self._read_darker(contrast, clean, rejected, written)
+        if back is None:
+            found = self._reread_unsure(contrast, clean, found, set(boxes))
         found = _drop_words(_drop_slivers(found, written), rejected, marks, written)
         h, w = page.gray.shape
 
@@ -247,15 +251,32 @@ class Scanner:
         todo = [b for b in rejected if 0.7 * height <= b.h <= 1.5 * height and 0.3 * b.h <= b.w <= 1.3 * b.h]
         if not todo:
             return []
-        crops = []
-        for b in todo:
-            ink = mask[b.y : b.y2, b.x : b.x2] > 0
-            level = contrast[b.y : b.y2, b.x : b.x2]
-            core = level >= np.percentile(level[ink], DARKER_SHARE * 100)
-            crops.append(np.where(ink & core, 255, 0).astype(np.uint8))
-        probs = self.classifier.predict(crops_to_mnist(crops))
+        probs = self._darker_probs(contrast, mask, todo)
         return [(b, int(p.argmax()), float(p.max())) for b, p in zip(todo, probs)
                 if p.argmax() != NOT_A_DIGIT and p.max() >= 0.9]
+
+    def _reread_unsure(self, contrast: np.ndarray, mask: np.ndarray, found: list[tuple[Box, int, float]],
+                       whole: set[Box]) -> list[tuple[Box, int, float]]:
+        """Read again, from its darker ink, a whole blob read with little confidence (a blurred 8
+        as a 3), and take the new reading when it is clear and far surer."""
+        unsure = [k for k, (b, _, c) in enumerate(found) if c < UNSURE and b in whole]
+        if not unsure:
+            return found
+        found = list(found)
+        for k, p in zip(unsure, self._darker_probs(contrast, mask, [found[k][0] for k in unsure])):
+            if p.argmax() != NOT_A_DIGIT and p.max() >= 0.9 and p.max() > found[k][2] + 0.2:
+                found[k] = (found[k][0], int(p.argmax()), float(p.max()))
+        return found
+
+    def _darker_probs(self, contrast: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> np.ndarray:
+        """The classifier's reading of each box's darker ink (its lightest DARKER_SHARE left out)."""
+        crops = []
+        for b in boxes:
+            ink = mask[b.y : b.y2, b.x : b.x2] > 0
+            level = contrast[b.y : b.y2, b.x : b.x2]
+            core = level >= np.percentile(level[ink], DARKER_SHARE * 100) if ink.any() else ink
+            crops.append(np.where(ink & core, 255, 0).astype(np.uint8))
+        return self.classifier.predict(crops_to_mnist(crops))
 
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
                 height: float) -> tuple[list[tuple[Box, int, float]], list[Box]]:
