@@ -122,10 +122,8 @@ class Scanner:
         boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
         written = _written_height(boxes, probs, seg.height)
         found, rejected = self._accept(clean, boxes, probs, written)
-        if back is None and rejected:
-            found = found + self._read_darker(contrast, clean, rejected, written)
         if back is None:
-            found = self._reread_unsure(contrast, clean, found, set(boxes))
+            found = self._read_darker(contrast, clean, found, rejected, set(boxes), written)
         found = _drop_words(_drop_slivers(found, written), rejected, marks, written)
         h, w = page.gray.shape
 
@@ -241,32 +239,24 @@ class Scanner:
         return ([boxes[i] for i in keep] + merged_boxes, np.vstack([probs[keep], np.array(merged_probs)]),
                 left_marks)
 
-    def _read_darker(self, contrast: np.ndarray, mask: np.ndarray, rejected: list[Box],
-                     height: float) -> list[tuple[Box, int, float]]:
-        """Read again, from its darker ink alone, a digit-sized blob that read as no digit: blur
-        fills the loops of a small 8 or 6 at the page's threshold, and the core of the strokes
-        shows them again. Only a clear reading counts."""
-        if not height:
-            return []
-        todo = [b for b in rejected if 0.7 * height <= b.h <= 1.5 * height and 0.3 * b.h <= b.w <= 1.3 * b.h]
-        if not todo:
-            return []
-        probs = self._darker_probs(contrast, mask, todo)
-        return [(b, int(p.argmax()), float(p.max())) for b, p in zip(todo, probs)
-                if p.argmax() != NOT_A_DIGIT and p.max() >= 0.9]
-
-    def _reread_unsure(self, contrast: np.ndarray, mask: np.ndarray, found: list[tuple[Box, int, float]],
-                       whole: set[Box]) -> list[tuple[Box, int, float]]:
-        """Read again, from its darker ink, a whole blob read with little confidence (a blurred 8
-        as a 3), and take the new reading when it is clear and far surer."""
+    def _read_darker(self, contrast: np.ndarray, mask: np.ndarray, found: list[tuple[Box, int, float]],
+                     rejected: list[Box], whole: set[Box], height: float) -> list[tuple[Box, int, float]]:
+        """Read again, from its darker ink alone, a digit-sized blob that read as no digit and a
+        whole blob read with little confidence: blur fills the loops of a small 8 or 6 at the
+        page's threshold (no digit, or a 3 or a 5), and the core of the strokes shows them again.
+        A blob no digit becomes one on a clear reading; an unsure digit takes the new reading
+        when it is clear and far surer. One classifier call for both."""
+        lost = [b for b in rejected if height and 0.7 * height <= b.h <= 1.5 * height and 0.3 * b.h <= b.w <= 1.3 * b.h]
         unsure = [k for k, (b, _, c) in enumerate(found) if c < UNSURE and b in whole]
-        if not unsure:
+        if not lost and not unsure:
             return found
+        probs = self._darker_probs(contrast, mask, lost + [found[k][0] for k in unsure])
         found = list(found)
-        for k, p in zip(unsure, self._darker_probs(contrast, mask, [found[k][0] for k in unsure])):
+        for k, p in zip(unsure, probs[len(lost) :]):
             if p.argmax() != NOT_A_DIGIT and p.max() >= 0.9 and p.max() > found[k][2] + 0.2:
                 found[k] = (found[k][0], int(p.argmax()), float(p.max()))
-        return found
+        return found + [(b, int(p.argmax()), float(p.max())) for b, p in zip(lost, probs)
+                        if p.argmax() != NOT_A_DIGIT and p.max() >= 0.9]
 
     def _darker_probs(self, contrast: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> np.ndarray:
         """The classifier's reading of each box's darker ink (its lightest DARKER_SHARE left out)."""
