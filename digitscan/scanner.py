@@ -19,6 +19,7 @@ from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
 from .segment import (
     clean_mask,
+    connected_groups,
     cut_off_by_frame,
     deskew,
     estimate_skew,
@@ -389,9 +390,9 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
                 height: float) -> list[tuple[Box, int, float]]:
     """Drop the digits that are letters of a word: an o, an l or an S, shorter than the writing,
     written in one run with blobs that read as no digit and have a letter's size and shape (a
-    printed label, "Room" or "Total"). A run is blobs on one line, each at most a letter's spacing from the next; it is
-    a word when its letters are at least WORD_LETTERS of its digits (a digit that a scribble
-    spoilt does not make a number of three a word).
+    printed label, "Room" or "Total"). A run is blobs on one line, each at most a letter's
+    spacing from the next; it is a word when its letters are at least WORD_LETTERS of its digits
+    (a digit that a scribble spoilt does not make a number of three a word).
 
     >>> o, l = (Box(40, 10, 12, 14), 0, 0.9), (Box(54, 6, 4, 18), 1, 0.99)
     >>> five = (Box(120, 0, 16, 30), 5, 0.99)
@@ -415,14 +416,7 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     short = [k for k, d in enumerate(found) if d[0].h <= WORD_LETTER_HEIGHT * height]
     items = [(found[k][0], 0) for k in short] + [(b, 1) for b in letters] + [(m, 2) for m in marks]
     order = sorted(range(len(items)), key=lambda k: items[k][0].x)
-    parent = list(range(len(items)))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
+    links = []
     for pos, i in enumerate(order):
         a = items[i][0]
         for j in order[pos + 1 :]:
@@ -435,12 +429,12 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
             # over the other).
             beside = -0.4 * min(a.w, b.w) <= b.x - a.x2 <= WORD_GAP * max(a.h, b.h)
             if beside and min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * min(a.h, b.h):
-                parent[root(i)] = root(j)
-    counts: dict[int, list[int]] = {}
-    for k, (_, kind) in enumerate(items):
-        counts.setdefault(root(k), [0, 0, 0])[kind] += 1
-    words = {r for r, (digits, letters_, _) in counts.items() if letters_ and letters_ >= WORD_LETTERS * digits}
-    dropped = {short[k] for k in range(len(short)) if root(k) in words}
+                links.append((i, j))
+    dropped = set()
+    for run in connected_groups(len(items), links):
+        kinds = [items[k][1] for k in run]
+        if kinds.count(1) and kinds.count(1) >= WORD_LETTERS * kinds.count(0):  # a word
+            dropped.update(short[k] for k in run if items[k][1] == 0)
     return [d for k, d in enumerate(found) if k not in dropped]
 
 

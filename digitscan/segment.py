@@ -13,6 +13,7 @@ other are split later, with the classifier's help (see `digitscan.touching`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -465,7 +466,8 @@ def _rings(labels: np.ndarray, stats: np.ndarray) -> list[tuple[int, np.ndarray]
     A long oval round a long number, straight along its sides, is a ring too:
 
     >>> m = np.zeros((120, 400), np.uint8); m[40:80, 190:205] = 255
-    >>> for x in (60, 340): _ = cv2.ellipse(m, (x, 60), (50, 50), 0, 90 if x == 60 else -90, 270 if x == 60 else 90, 255, 3)
+    >>> _ = cv2.ellipse(m, (60, 60), (50, 50), 0, 90, 270, 255, 3)  # the round ends
+    >>> _ = cv2.ellipse(m, (340, 60), (50, 50), 0, -90, 90, 255, 3)
     >>> _ = cv2.line(m, (60, 10), (340, 10), 255, 3); _ = cv2.line(m, (60, 110), (340, 110), 255, 3)
     >>> [c for c, _ in _rings(*_components(m))]
     [0]
@@ -723,6 +725,29 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     return kept, marks
 
 
+def connected_groups(n: int, pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """The indices 0..n-1 in groups, two indices in one group when a chain of pairs links them
+    (union-find), each group in increasing order, the groups by their first member.
+
+    >>> connected_groups(5, [(0, 3), (3, 4)])
+    [[0, 3, 4], [1], [2]]
+    """
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in pairs:
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
 def _join_broken(boxes: list[Box], ref: float) -> list[Box]:
     """Join the pieces of one digit that a skipping pen left apart (the bar of a 5, an open 4).
 
@@ -749,21 +774,8 @@ def _join_broken(boxes: list[Box], ref: float) -> list[Box]:
     np.fill_diagonal(join, False)
     if not join.any():
         return boxes
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(*np.nonzero(np.triu(join))):
-        parent[find(int(i))] = find(int(j))
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
     out: list[Box] = []
-    for members in groups.values():
+    for members in connected_groups(n, zip(*np.nonzero(np.triu(join)))):
         union = boxes[members[0]]
         for m in members[1:]:
             union = union.union(boxes[m])
