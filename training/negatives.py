@@ -204,16 +204,15 @@ MAKERS: list[tuple[str, float, Callable[..., np.ndarray | None], bool]] = [
     ("pair", 0.20, pair, True),
     ("scribble", 0.12, scribble, False),
 ]
-# Letters are made only when asked for (`make_negatives(..., letters=share)`, `training.train
-# --letter-share`): the shipped model learned without them (see the model card).
-LETTER_MAKER = ("letter", 0.16, letter, False)
+# Letters (`letter`) are made only when asked for (`make_negatives(..., letters=share)`,
+# `training.train --letter-share`): the shipped model learned without them (see the model card).
 
 
 def make_negatives(n: int, digits: np.ndarray, seed: int, letters: float = 0.0) -> np.ndarray:
     """`n` not-a-digit crops as uint8 (n, 28, 28), pieces of digits taken from `digits`; letters
     (`letter`) weighed `letters` against the other kinds' shares, which sum to 1."""
     rng = np.random.default_rng(seed)
-    makers = MAKERS + [(*LETTER_MAKER[:1], letters, *LETTER_MAKER[2:])] if letters else MAKERS
+    makers = MAKERS + [("letter", letters, letter, False)] if letters else MAKERS
     shares = np.array([m[1] for m in makers])
     out = np.zeros((n, 28, 28), np.uint8)
     i = 0

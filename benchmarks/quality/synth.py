@@ -83,6 +83,7 @@ class DigitBank:
         self.ids = np.arange(len(labels)) if ids is None else ids  # index in the source set (MNIST test)
         self._by_label = [np.flatnonzero(self.labels == d) for d in range(10)]
         self.source = "test"  # which MNIST digits `ids` index: "test", or "validation" (see validation_digits)
+        self.split: dict | None = None  # for validation digits, the held-out split's seed and fraction
         missing = [d for d in range(10) if len(self._by_label[d]) == 0]
         if missing:
             raise ValueError(f"digit bank has no examples of {missing}")
@@ -143,7 +144,7 @@ class DigitBank:
     def subset(self, keep: np.ndarray) -> DigitBank:
         """The examples where `keep` (a boolean array or indices) holds."""
         bank = DigitBank(self.images[keep], self.labels[keep], self.ids[keep])
-        bank.source = self.source
+        bank.source, bank.split = self.source, self.split
         return bank
 
     def readable(self, predict: Callable[[np.ndarray], np.ndarray], per_label: int = 80,
