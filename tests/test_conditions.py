@@ -136,8 +136,6 @@ def test_a_comb_field_holds_one_number_however_far_apart_its_digits(scanner):
 def test_comb_fields_on_a_tilted_page_keep_their_numbers(scanner):
     # Two rows of combs, the page photographed 6 degrees askew: each digit is placed in its
     # field on the straightened page (upright boxes around tilted fields would overlap).
-    import cv2
-
     page = blank_page(900, 420)
     for row, (a, b) in enumerate([("4", "1"), ("7", "2")]):
         y = 100 + row * 130
@@ -153,8 +151,6 @@ def test_comb_fields_on_a_tilted_page_keep_their_numbers(scanner):
 def test_pale_writing_in_a_dark_printed_comb(scanner, nth):
     # Pencil-pale digits (gray 170 on 235) in a comb printed dark (40): counted with the lines,
     # the ink threshold fell between the two inks and the digits came out in specks.
-    import cv2
-
     page = blank_page(700, 300)
     comb(page, 40, 100, 6, 70, 90)
     for k, ch in enumerate("3850"):
@@ -166,8 +162,6 @@ def test_pale_writing_in_a_dark_printed_comb(scanner, nth):
 def test_a_comma_is_as_dark_as_the_digits_a_pale_speck_is_none(scanner, speck, text):
     # A dot low between two digits: written with the pen (ink 60, the digits' 30) it is a comma;
     # far paler (170 on paper 235), it is where the faint lines of a printed form cross.
-    import cv2
-
     page = blank_page(600, 250)
     boxes = write_number(page, "4821", 60, 80, height=60, gap=0.4)
     x, y, w, h = boxes[1]
@@ -240,8 +234,8 @@ def test_numbers_circled_by_hand_are_read_without_the_ring(scanner, texts):
 @pytest.mark.parametrize("fonts", ["opencv", "truetype"])
 @pytest.mark.parametrize("seed", [17, 18])
 def test_printed_labels_beside_numbers_are_not_read(reader, bank, monkeypatch, seed, fonts):
-    # "Total:", "Room", "Qty" printed before the numbers, in OpenCV's fonts (those the model's
-    # "not a digit" examples were drawn in) or in TrueType fonts it has never seen.
+    # "Total:", "Room", "Qty" printed before the numbers, in OpenCV's fonts or in TrueType fonts
+    # (DejaVu, Liberation), as a form prints its field names.
     if fonts == "opencv":
         monkeypatch.setattr(synth, "label_fonts", lambda: ())
     elif not synth.label_fonts():
