@@ -188,6 +188,8 @@ class Scanner:
                 a, b = boxes[i], boxes[j]
                 if b.x - a.x2 > 0.25 * height:
                     break
+                if min(a.y2, b.y2) - max(a.y, b.y) < -0.25 * height:
+                    continue  # one far above the other (on another line, mostly)
                 if i >= n_boxes and j >= n_boxes:
                     continue  # two marks do not make a digit
                 if _hangs_below(boxes[i] if i >= n_boxes else None, b) or _hangs_below(
@@ -204,8 +206,6 @@ class Scanner:
                 reach = 2.2 if stacked else 1.0
                 if u.w > 1.2 * reach * height or u.h > 1.4 * reach * height:
                     continue
-                if min(a.y2, b.y2) - max(a.y, b.y) < -0.25 * height:
-                    continue  # one far above the other
                 if not stacked and min(conf[i], conf[j]) >= 0.9 and min(a.h, b.h) >= 0.75 * height:
                     continue  # two clear, full-height digits side by side
                 pairs.append((i, j, u, stacked))
