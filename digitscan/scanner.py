@@ -18,6 +18,7 @@ from .preprocess import contrast_map, ink_from_contrast
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
 from .result import Box, Digit, ScanResult
 from .segment import (
+    Field,
     clean_mask,
     connected_groups,
     cut_off_by_frame,
@@ -26,6 +27,7 @@ from .segment import (
     find_blobs,
     field_index,
     find_fields,
+    in_one_cell,
     map_box,
     sort_blobs,
     typical_height,
@@ -122,7 +124,9 @@ class Scanner:
         probs = self.classifier.predict(normalize_crops(clean, boxes))
         boxes, probs, marks = self._join_pieces(clean, boxes, probs, marks, seg.height)
         written = _written_height(boxes, probs, seg.height)
-        found, rejected = self._accept(clean, boxes, probs, written)
+        # The form fields, told where they are still upright (a comb holds one digit a cell).
+        fields = find_fields(seg.lines, seg.height)
+        found, rejected = self._accept(clean, boxes, probs, written, fields)
         if back is None:
             found = self._read_darker(contrast, clean, found, rejected, set(boxes), written)
         found = _drop_words(_drop_slivers(found, written), rejected, marks, written)
@@ -133,8 +137,6 @@ class Scanner:
                 box = map_box(box, back, w, h)
             return _to_original(box, page.scale, page.width, page.height)
 
-        # The form field each digit is written in, told where the fields are still upright.
-        fields = find_fields(seg.lines, seg.height)
         kept = [(Digit(label, conf, to_original(box)), field_index(box, fields))
                 for box, label, conf in found if conf >= self.min_confidence]
         if back is not None:
@@ -269,10 +271,11 @@ class Scanner:
             crops.append(np.where(ink & core, 255, 0).astype(np.uint8))
         return self.classifier.predict(crops_to_mnist(crops))
 
-    def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray,
-                height: float) -> tuple[list[tuple[Box, int, float]], list[Box]]:
-        """Keep what reads as a digit; try to split what looks like digits touching. Also returns
-        the blobs that read as no digit, and that no split into digits replaced."""
+    def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray, height: float,
+                fields: list[Field] = ()) -> tuple[list[tuple[Box, int, float]], list[Box]]:
+        """Keep what reads as a digit; try to split what looks like digits touching (not in a
+        cell of a comb, which holds one digit). Also returns the blobs that read as no digit, and
+        that no split into digits replaced."""
         labels = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
         conf = probs.max(axis=1) if len(probs) else np.zeros(0)
         wide = [
@@ -281,7 +284,7 @@ class Scanner:
             # or one wider than any digit is written; and as tall as the writing, as digits
             # touching are (letters of a printed word run together are not).
             if b.w >= 0.6 * b.h and (labels[i] == NOT_A_DIGIT or conf[i] < 0.8 or b.w > 1.6 * b.h)
-            and b.h >= SPLIT_MIN_HEIGHT * height
+            and b.h >= SPLIT_MIN_HEIGHT * height and not in_one_cell(b, fields)
         ]
         splits = dict(zip(wide, split_touching(mask, [boxes[i] for i in wide], self.classifier.predict)))
         found: list[tuple[Box, int, float]] = []

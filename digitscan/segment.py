@@ -426,10 +426,12 @@ def _stroke(mask: np.ndarray) -> float:
 
 
 class Field(NamedTuple):
-    """A field of a form: its box, and whether it is a comb (one digit a cell)."""
+    """A field of a form: its box, whether it is a comb (one digit a cell), and a comb's cells
+    (their left and right x, between its walls)."""
 
     box: Box
     comb: bool
+    cells: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -589,8 +591,8 @@ def find_fields(lines: np.ndarray, height: float) -> list[Field]:
     >>> lines[10:12, 10:102] = lines[48:50, 10:102] = 255  # a comb of three cells
     >>> lines[10:12, 130:290] = lines[48:50, 130:290] = 255  # a row of two wide cells
     >>> for x in (10, 40, 70, 100, 130, 210, 288): lines[10:50, x : x + 2] = 255
-    >>> [(tuple(f.box), f.comb) for f in find_fields(lines, 30.0)]
-    [((10, 10, 92, 40), True), ((130, 10, 82, 40), False), ((210, 10, 80, 40), False)]
+    >>> [(tuple(f.box), f.comb, f.cells) for f in find_fields(lines, 30.0)]
+    [((10, 10, 92, 40), True, ((12, 40), (42, 70), (72, 100))), ((130, 10, 82, 40), False, ()), ((210, 10, 80, 40), False, ())]
     >>> lines[25:35, 40:42] = 0  # a digit written across a wall of the comb
     >>> [tuple(f.box) for f in find_fields(lines, 30.0)]
     [(10, 10, 92, 40), (130, 10, 82, 40), (210, 10, 80, 40)]
@@ -624,7 +626,7 @@ def find_fields(lines: np.ndarray, height: float) -> list[Field]:
             continue
         if np.median([end - start for start, end, _, _ in cells]) <= wide:
             # A comb: one field, also where a digit written across a wall hid it.
-            fields.append(Field(Box(x, y, w, h), comb=True))
+            fields.append(Field(Box(x, y, w, h), comb=True, cells=tuple((x + a, x + b) for a, b, _, _ in cells)))
             continue
         for start, end, left, right in cells:
             if end - start > wide and left and right:  # a wide cell, walled on both sides
@@ -639,8 +641,24 @@ def field_index(box: Box, fields: list[Field]) -> int | None:
     1
     """
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    inside = [i for i, (f, _) in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
+    inside = [i for i, (f, _, _) in enumerate(fields) if f.x <= cx < f.x2 and f.y <= cy < f.y2]
     return min(inside, key=lambda i: fields[i].box.w * fields[i].box.h) if inside else None
+
+
+def in_one_cell(box: Box, fields: list[Field]) -> bool:
+    """The box is written in one cell of a comb (one digit a cell): most of its width lies in a
+    cell no wider than the comb's cells mostly are (a wall a digit hid makes a cell of two).
+
+    >>> comb = Field(Box(0, 0, 90, 40), True, ((2, 30), (32, 60), (62, 90)))
+    >>> in_one_cell(Box(34, 5, 24, 30), [comb]), in_one_cell(Box(20, 5, 30, 30), [comb])
+    (True, False)
+    """
+    i = field_index(box, fields)
+    if i is None or not fields[i].comb:
+        return False
+    cells = fields[i].cells
+    usual = float(np.median([b - a for a, b in cells]))
+    return any(b - a <= 1.3 * usual and min(b, box.x2) - max(a, box.x) >= 0.75 * box.w for a, b in cells)
 
 
 def _touching_lines_both_ends(box: Box, lines: np.ndarray) -> bool:

@@ -21,7 +21,7 @@ import pytest
 from benchmarks.quality import synth
 from benchmarks.quality.score import iou
 from benchmarks.quality.synth import Hand, Page, Style, render_page
-from tests.images import blank_page, write_number
+from tests.images import blank_page, digits, write_number
 from tests.test_segment_lines import comb, place
 
 # A small, well-lit page: 3-5 numbers of 44-56 px digits, as a phone sees a note at arm's length.
@@ -145,6 +145,25 @@ def test_comb_fields_on_a_tilted_page_keep_their_numbers(scanner):
     turn = cv2.getRotationMatrix2D((450, 210), 6, 1.0)
     tilted = cv2.warpAffine(page, turn, (900, 420), borderValue=235)
     assert scanner.scan(tilted).texts == ["41", "72"]
+
+
+@pytest.mark.parametrize("first, size, aside, down", [(224, 66, 8, 8), (272, 66, 8, 8), (56, 62, 6, -8)])
+def test_a_digit_across_the_walls_of_its_comb_cell_is_one_digit(scanner, first, size, aside, down):
+    # Eight committed digits written large in a comb, each pushed against a wall and the top or
+    # bottom line of its cell: what the walls' removal leaves of one of them (a 3, a 4, a 9)
+    # reads unsurely whole, and cut in two it read as two digits. A comb's cell holds one.
+    x, y = digits()
+    page = blank_page(560, 200)
+    comb(page, 40, 60, 8, 56, 70)
+    for c, k in enumerate(range(first, first + 8)):
+        d = cv2.resize(x[k], (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+        left = 40 + c * 56 + (56 - size) // 2 + (aside if k % 2 else -aside)
+        top = 60 + (70 - size) // 2 + down
+        spot = page[top : top + size, left : left + size]
+        spot[:] = (spot * (1 - d) + 30 * d).astype(np.uint8)
+    result = scanner.scan(page)
+    cells = [sum(40 + c * 56 <= dg.box.x + dg.box.w / 2 < 96 + c * 56 for dg in result.digits) for c in range(8)]
+    assert max(cells) == 1, f"digits a cell: {cells}, read {[dg.label for dg in result.digits]}"
 
 
 @pytest.mark.parametrize("nth", [0, 2, 3])
