@@ -731,6 +731,8 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
             continue  # dash, underline, a rule's remains
         if b.h > 4 * ref and b.w < 0.3 * b.h:
             continue  # a vertical rule that survived
+        if b.w <= 1:
+            continue  # one pixel wide all its height, dead upright: a printed line's remains, no pen's
         if b.w < 0.35 * b.h and _touching_lines_both_ends(b, seg.lines):
             # A wall between two boxes of a comb field that was left, drawn as thin as the lines;
             # not a 1 written on the wall, drawn with a pen.

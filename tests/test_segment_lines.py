@@ -179,3 +179,12 @@ def test_digits_written_on_straight_rules_do_not_tilt_the_page():
         cv2.line(page, (0, y), (999, y), 150, 2)
         write_number(page, text, 60 + 40 * row, y - 88, height=88)
     assert abs(estimate_skew(ink_mask(page))) < 0.5
+
+
+def test_an_upright_line_one_pixel_wide_is_no_candidate():
+    # What grid removal leaves of an upright line: one pixel wide, dead upright, as tall as the
+    # writing; no pen draws that, but read it was a confident 1.
+    page = blank_page(500, 200)
+    written = [tuple(b) for b in write_number(page, "47", 60, 60, height=56)]
+    page[62:116, 300] = INK
+    assert_whole(candidates(page), written)
