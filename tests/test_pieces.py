@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import pytest
 
 from tests.images import blank_page, write_number
@@ -53,3 +54,15 @@ def test_a_zero_broken_across_into_two_arcs_reads_whole(scanner, height, gap):
     row = y + h // 2
     page[row : row + gap, x - 2 : x + w + 2] = 235
     assert scanner.scan(page).texts == ["202"]
+
+
+@pytest.mark.parametrize("text, nth, rising", [("404", 3, False), ("414", 0, True), ("444", 3, False)])
+def test_a_digit_broken_aslant_reads_whole(scanner, text, nth, rising):
+    # A gap slanting across the middle digit: its two pieces' boxes overlap, so no gap lies
+    # between the boxes to close; the pieces are joined across the nearest points of their ink.
+    page = blank_page(700, 300)
+    boxes = write_number(page, text, 60, 100, height=80, nth=nth)
+    x, y, w, h = boxes[1]
+    left, right = (y + int(0.65 * h), y + int(0.35 * h)) if rising else (y + int(0.35 * h), y + int(0.65 * h))
+    cv2.line(page, (x - 3, left), (x + w + 3, right), 235, 5)
+    assert scanner.scan(page).texts == [text]
