@@ -17,6 +17,10 @@ from .result import Box, Digit, Number
 # Two digits side by side, one less than this share of the other's height, are not one number's
 # (digits of one number vary in height, a wide 2 beside a 7, but not by half).
 SIZE_BREAK = 0.5
+# A number less than this share of the height of the number right after it, at most LABEL_GAP of
+# that height before it, is a printed label (see label_digits).
+LABEL_SIZE = 0.6
+LABEL_GAP = 1.5
 
 
 def group_numbers(
@@ -94,6 +98,29 @@ def group_numbers(
             run.append(len(ordered) - 1)
         numbers.append(_number(ordered, run, seps))
     return ordered, numbers
+
+
+def label_digits(ordered: list[Digit], numbers: list[Number]) -> set[int]:
+    """The digits (indices into `ordered`) of printed labels read as digits: a number far
+    smaller than the number right after it on its line, just before it ("Date 1028": the
+    printed word, whose letters all look like digits, reads 0248).
+
+    >>> label = [Digit(0, 0.8, Box(100, 14, 10, 16)), Digit(8, 0.7, Box(112, 16, 9, 14))]
+    >>> number = [Digit(4, 0.9, Box(135, 0, 20, 30)), Digit(2, 0.9, Box(160, 1, 20, 30))]
+    >>> sorted(label_digits(*group_numbers(label + number)))
+    [0, 1]
+    >>> sorted(label_digits(*group_numbers(number + [Digit(7, 0.9, Box(190, 14, 10, 16))])))
+    []
+    """
+    out: set[int] = set()
+    for a, b in zip(numbers, numbers[1:]):
+        small = max(ordered[i].box.h for i in a.digits)
+        tall = float(np.median([ordered[i].box.h for i in b.digits]))
+        middle = a.box.y + a.box.h / 2
+        if (small < LABEL_SIZE * tall and 0 <= b.box.x - a.box.x2 <= LABEL_GAP * tall
+                and b.box.y <= middle <= b.box.y2):
+            out.update(a.digits)
+    return out
 
 
 def _separator(left: Box, right: Box, marks: list[Box]) -> str:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .classify import NOT_A_DIGIT, Classifier, load_classifier
-from .group import group_numbers
+from .group import group_numbers, label_digits
 from .normalize import crops_to_mnist, normalize_crops, stroke_width
 from .preprocess import contrast_map, ink_from_contrast
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
@@ -153,6 +153,11 @@ class Scanner:
         marks = [to_original(m) for m in marks]
         combs = {i for i, f in enumerate(fields) if f.comb}
         ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept], combs=combs)
+        labels = {id(ordered[i]) for i in label_digits(ordered, numbers)}
+        if labels:
+            kept = [(d, f) for d, f in kept if id(d) not in labels]
+            digits = [d for d, _ in kept]
+            ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept], combs=combs)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
