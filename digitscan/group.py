@@ -17,8 +17,8 @@ from .result import Box, Digit, Number
 # Two digits side by side, one less than this share of the other's height, are not one number's
 # (digits of one number vary in height, a wide 2 beside a 7, but not by half).
 SIZE_BREAK = 0.5
-# A number less than this share of the height of the number right after it, at most LABEL_GAP of
-# that height before it, is a printed label (see label_digits).
+# A number less than this share of the writing's height and of the number right after it, at
+# most LABEL_GAP of that number's height before it, is a printed label (see label_digits).
 LABEL_SIZE = 0.6
 LABEL_GAP = 1.5
 
@@ -100,24 +100,37 @@ def group_numbers(
     return ordered, numbers
 
 
-def label_digits(ordered: list[Digit], numbers: list[Number]) -> set[int]:
+def label_digits(ordered: list[Digit], numbers: list[Number], fielded: set[int] | frozenset[int] = frozenset()) -> set[int]:
     """The digits (indices into `ordered`) of printed labels read as digits: a number far
-    smaller than the number right after it on its line, just before it ("Date 1028": the
-    printed word, whose letters all look like digits, reads 0248).
+    smaller than the writing and than the number right after it (not a lone 1: maybe a bracket
+    or a rule), just before it on its line ("Date 1028": the printed word, whose letters all look like digits,
+    reads 0248). Digits written in a form's field (`fielded`) are never a label.
 
     >>> label = [Digit(0, 0.8, Box(100, 14, 10, 16)), Digit(8, 0.7, Box(112, 16, 9, 14))]
-    >>> number = [Digit(4, 0.9, Box(135, 0, 20, 30)), Digit(2, 0.9, Box(160, 1, 20, 30))]
+    >>> number = [Digit(d, 0.9, Box(135 + 25 * k, 0, 20, 30)) for k, d in enumerate((4, 2, 5, 0))]
     >>> sorted(label_digits(*group_numbers(label + number)))
     [0, 1]
+
+    Not a small number after a large one, nor one before a lone 1 (a long 1 or a bracket):
+
     >>> sorted(label_digits(*group_numbers(number + [Digit(7, 0.9, Box(190, 14, 10, 16))])))
     []
+    >>> sorted(label_digits(*group_numbers(label + number[2:] + [Digit(1, 0.9, Box(135, 0, 8, 30))])))
+    []
+    >>> sorted(label_digits(*group_numbers(label + number), fielded={0, 1}))  # written in a form's field
+    []
     """
+    if not numbers:
+        return set()
+    writing = float(np.median([d.box.h for d in ordered]))
     out: set[int] = set()
     for a, b in zip(numbers, numbers[1:]):
+        if (len(b.digits) == 1 and ordered[b.digits[0]].label == 1) or fielded.intersection(a.digits):
+            continue
         small = max(ordered[i].box.h for i in a.digits)
         tall = float(np.median([ordered[i].box.h for i in b.digits]))
         middle = a.box.y + a.box.h / 2
-        if (small < LABEL_SIZE * tall and 0 <= b.box.x - a.box.x2 <= LABEL_GAP * tall
+        if (small < LABEL_SIZE * min(tall, writing) and 0 <= b.box.x - a.box.x2 <= LABEL_GAP * tall
                 and b.box.y <= middle <= b.box.y2):
             out.update(a.digits)
     return out

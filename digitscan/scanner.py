@@ -45,6 +45,8 @@ SPLIT_MIN_HEIGHT = 0.65
 DARKER_SHARE = 0.4
 # ... and so is a whole blob read as a digit with less confidence than this.
 UNSURE = 0.8
+# Pairs of outline points compared at most, to find where two pieces of a stroke come nearest.
+BRIDGE_PAIRS = 40_000
 # A small mark joins a digit as a piece of it only this near (relative to the writing's height).
 MARK_REACH = 0.12
 # Letters of a word stand at most this far apart (relative to the taller one's height) ...
@@ -153,7 +155,9 @@ class Scanner:
         marks = [to_original(m) for m in marks]
         combs = {i for i, f in enumerate(fields) if f.comb}
         ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept], combs=combs)
-        labels = {id(ordered[i]) for i in label_digits(ordered, numbers)}
+        field_of = {id(d): f for d, f in kept}
+        fielded = {i for i, d in enumerate(ordered) if field_of[id(d)] is not None}
+        labels = {id(ordered[i]) for i in label_digits(ordered, numbers, fielded)}
         if labels:
             kept = [(d, f) for d, f in kept if id(d) not in labels]
             digits = [d for d, _ in kept]
@@ -355,7 +359,8 @@ def _bridged(mask: np.ndarray, a: Box, b: Box, u: Box, stacked: bool) -> np.ndar
 
 def _bridged_across(crop: np.ndarray, a: Box, b: Box, u: Box) -> np.ndarray:
     """Two pieces whose boxes overlap (a stroke broken aslant): their ink, joined by a stroke
-    across the narrowest gap between them when it is short.
+    across the narrowest gap between them when it is short. A piece is the ink whose blobs lie
+    within its box and not within the other's (a piece may itself be pieces joined before).
 
     >>> mask = np.zeros((30, 20), np.uint8); mask[2:14, 4:8] = 255; mask[17:28, 6:10] = 255
     >>> crop = _bridged_across(mask[2:28, 4:10], Box(4, 2, 4, 12), Box(6, 17, 4, 11), Box(4, 2, 6, 26))
@@ -363,22 +368,35 @@ def _bridged_across(crop: np.ndarray, a: Box, b: Box, u: Box) -> np.ndarray:
     1
     """
     n, labels, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
-    want = [(p.x - u.x, p.y - u.y, p.w, p.h) for p in (a, b)]
-    found = [next((k for k in range(1, n) if tuple(int(v) for v in stats[k, :4]) == w), None) for w in want]
-    if None in found:
+    inside = [[k for k in range(1, n) if _within(stats[k], p, u) and not _within(stats[k], q, u)]
+              for p, q in ((a, b), (b, a))]
+    if not inside[0] or not inside[1]:
         return crop
+    # The nearest points of two pieces lie on their outlines: only those are compared, and at
+    # most BRIDGE_PAIRS pairs of them (every few points along a large digit's outline).
     pts = []
-    for k in found:
-        ys, xs = np.nonzero(labels == k)
-        pts.append(np.stack([xs, ys], axis=1).astype(np.float32))
-    d = ((pts[0][:, None, :] - pts[1][None, :, :]) ** 2).sum(axis=2)
-    i, j = np.unravel_index(int(d.argmin()), d.shape)
-    if np.sqrt(d[i, j]) > 0.3 * u.h:
+    for group in inside:
+        piece = np.isin(labels, group).astype(np.uint8)
+        contours, _ = cv2.findContours(piece, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        pts.append(np.concatenate([c.reshape(-1, 2) for c in contours]).astype(np.float32))
+    step = max(1, int(np.ceil(np.sqrt(len(pts[0]) * len(pts[1]) / BRIDGE_PAIRS))))
+    pa, pb = pts[0][::step], pts[1][::step]
+    d = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(axis=2))
+    nearest, gap = d.argmin(axis=1), d.min(axis=1)
+    if gap.min() > 0.3 * u.h:
         return crop
-    width = max(1, int(round(stroke_width(crop))))
+    # Across the gap wherever it is about as narrow as at its narrowest: a cut through a stroke
+    # leaves a gap as wide all along, and the pen's stroke filled all of it.
     out = crop.copy()
-    cv2.line(out, tuple(int(v) for v in pts[0][i]), tuple(int(v) for v in pts[1][j]), 255, width)
+    for i in np.flatnonzero(gap <= gap.min() + step + 1):
+        cv2.line(out, tuple(int(v) for v in pa[i]), tuple(int(v) for v in pb[nearest[i]]), 255, 1 + step)
     return out
+
+
+def _within(stat: np.ndarray, box: Box, u: Box) -> bool:
+    """A blob's (x, y, w, h) in the crop of `u` lies within `box` (in page pixels)."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    return box.x <= x + u.x and box.y <= y + u.y and x + u.x + w <= box.x2 and y + u.y + h <= box.y2
 
 
 def _ink_depth(gray: np.ndarray, box: Box) -> float:

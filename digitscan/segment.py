@@ -427,7 +427,7 @@ def _stroke(mask: np.ndarray) -> float:
 
 class Field(NamedTuple):
     """A field of a form: its box, whether it is a comb (one digit a cell), and a comb's cells
-    (their left and right x, between its walls)."""
+    walled on both sides (their left and right x; not the stubs beyond the outer walls)."""
 
     box: Box
     comb: bool
@@ -626,7 +626,8 @@ def find_fields(lines: np.ndarray, height: float) -> list[Field]:
             continue
         if np.median([end - start for start, end, _, _ in cells]) <= wide:
             # A comb: one field, also where a digit written across a wall hid it.
-            fields.append(Field(Box(x, y, w, h), comb=True, cells=tuple((x + a, x + b) for a, b, _, _ in cells)))
+            walled = tuple((x + a, x + b) for a, b, left, right in cells if left and right)
+            fields.append(Field(Box(x, y, w, h), comb=True, cells=walled))
             continue
         for start, end, left, right in cells:
             if end - start > wide and left and right:  # a wide cell, walled on both sides
@@ -657,6 +658,8 @@ def in_one_cell(box: Box, fields: list[Field]) -> bool:
     if i is None or not fields[i].comb:
         return False
     cells = fields[i].cells
+    if not cells:
+        return False
     usual = float(np.median([b - a for a, b in cells]))
     return any(b - a <= 1.3 * usual and min(b, box.x2) - max(a, box.x) >= 0.75 * box.w for a, b in cells)
 
@@ -720,6 +723,7 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
     marks = [Box(*map(int, r)) for r in stats[small, :4]]
     H, W = seg.mask.shape
     line_width = None
+    has_lines = bool(cv2.countNonZero(seg.lines))
     for b in _join_broken(boxes, ref):
         if b.h < 0.3 * ref and b.w < 0.5 * ref:
             continue
@@ -731,8 +735,8 @@ def sort_blobs(seg: Segmentation) -> tuple[list[Box], list[Box]]:
             continue  # dash, underline, a rule's remains
         if b.h > 4 * ref and b.w < 0.3 * b.h:
             continue  # a vertical rule that survived
-        if b.w <= 1:
-            continue  # one pixel wide all its height, dead upright: a printed line's remains, no pen's
+        if b.w <= 1 and has_lines:
+            continue  # one pixel wide, dead upright, on a page of printed lines: one's remains
         if b.w < 0.35 * b.h and _touching_lines_both_ends(b, seg.lines):
             # A wall between two boxes of a comb field that was left, drawn as thin as the lines;
             # not a 1 written on the wall, drawn with a pen.

@@ -181,10 +181,18 @@ def test_digits_written_on_straight_rules_do_not_tilt_the_page():
     assert abs(estimate_skew(ink_mask(page))) < 0.5
 
 
-def test_an_upright_line_one_pixel_wide_is_no_candidate():
-    # What grid removal leaves of an upright line: one pixel wide, dead upright, as tall as the
-    # writing; no pen draws that, but read it was a confident 1.
+@pytest.mark.parametrize("ruled", [True, False])
+def test_an_upright_line_one_pixel_wide_is_no_candidate_on_a_page_of_lines(ruled):
+    # What grid removal leaves of a faint upright line: one pixel wide, dead upright, as tall as
+    # the writing; read, it was a sure 1. On a page with no printed lines it may be a fine
+    # pen's 1, and stays.
     page = blank_page(500, 200)
     written = [tuple(b) for b in write_number(page, "47", 60, 60, height=56)]
     page[62:116, 300] = INK
-    assert_whole(candidates(page), written)
+    if ruled:
+        page[150:152, 20:480] = INK
+    found = candidates(page)
+    if ruled:
+        assert_whole(found, written)
+    else:
+        assert any(abs(b.x - 300) <= 2 and b.w == 1 for b in found), found
