@@ -100,11 +100,12 @@ def group_numbers(
     return ordered, numbers
 
 
-def label_digits(ordered: list[Digit], numbers: list[Number], fielded: set[int] | frozenset[int] = frozenset()) -> set[int]:
+def label_digits(ordered: list[Digit], numbers: list[Number],
+                 fielded: set[int] | frozenset[int] = frozenset()) -> set[int]:
     """The digits (indices into `ordered`) of printed labels read as digits: a number far
     smaller than the writing and than the number right after it (not a lone 1: maybe a bracket
-    or a rule), just before it on its line ("Date 1028": the printed word, whose letters all look like digits,
-    reads 0248). Digits written in a form's field (`fielded`) are never a label.
+    or a rule), just before it on its line ("Date 1028": the printed word, whose letters all
+    look like digits, reads 0248). Digits written in a form's field (`fielded`) are never a label.
 
     >>> label = [Digit(0, 0.8, Box(100, 14, 10, 16)), Digit(8, 0.7, Box(112, 16, 9, 14))]
     >>> number = [Digit(d, 0.9, Box(135 + 25 * k, 0, 20, 30)) for k, d in enumerate((4, 2, 5, 0))]

@@ -13,10 +13,10 @@ import numpy as np
 
 from .classify import NOT_A_DIGIT, Classifier, load_classifier
 from .group import group_numbers, label_digits
-from .normalize import crops_to_mnist, normalize_crops, stroke_width
+from .normalize import crops_to_mnist, normalize_crops
 from .preprocess import contrast_map, ink_from_contrast
 from .read import DEFAULT_MAX_PIXELS, ImageSource, read_image
-from .result import Box, Digit, ScanResult
+from .result import Box, Digit, Number, ScanResult
 from .segment import (
     Field,
     clean_mask,
@@ -146,7 +146,6 @@ class Scanner:
             # the frame of the photo cuts off, as segment does on a page that was not turned.
             ref = seg.height / page.scale
             kept = [(d, f) for d, f in kept if not cut_off_by_frame(d.box, page.width, page.height, ref)]
-        digits = [d for d, _ in kept]
         if marks and found and back is None:
             # A comma is written with the pen that wrote the digits; a speck far paler than they
             # are (where the faint lines of a printed form cross) is none.
@@ -154,14 +153,18 @@ class Scanner:
             marks = [m for m in marks if _ink_depth(page.gray, m) >= 0.5 * ink]
         marks = [to_original(m) for m in marks]
         combs = {i for i, f in enumerate(fields) if f.comb}
-        ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept], combs=combs)
+
+        def grouped(kept: list[tuple[Digit, int | None]]) -> tuple[list[Digit], list[Number]]:
+            return group_numbers([d for d, _ in kept], marks, fields=[f for _, f in kept], combs=combs)
+
+        ordered, numbers = grouped(kept)
+        # Printed labels read as digits go, and the lines are grouped again without them.
         field_of = {id(d): f for d, f in kept}
         fielded = {i for i, d in enumerate(ordered) if field_of[id(d)] is not None}
         labels = {id(ordered[i]) for i in label_digits(ordered, numbers, fielded)}
         if labels:
             kept = [(d, f) for d, f in kept if id(d) not in labels]
-            digits = [d for d, _ in kept]
-            ordered, numbers = group_numbers(digits, marks, fields=[f for _, f in kept], combs=combs)
+            ordered, numbers = grouped(kept)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
             result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
@@ -281,7 +284,7 @@ class Scanner:
         return self.classifier.predict(crops_to_mnist(crops))
 
     def _accept(self, mask: np.ndarray, boxes: list[Box], probs: np.ndarray, height: float,
-                fields: list[Field] = ()) -> tuple[list[tuple[Box, int, float]], list[Box]]:
+                fields: list[Field]) -> tuple[list[tuple[Box, int, float]], list[Box]]:
         """Keep what reads as a digit; try to split what looks like digits touching (not in a
         cell of a comb, which holds one digit). Also returns the blobs that read as no digit, and
         that no split into digits replaced."""
@@ -484,7 +487,7 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
             beside = -0.4 * min(a.w, b.w) <= b.x - a.x2 <= WORD_GAP * max(a.h, b.h)
             if beside and min(a.y2, b.y2) - max(a.y, b.y) >= 0.5 * min(a.h, b.h):
                 links.append((i, j))
-    dropped = set()
+    dropped: set[int] = set()
     for run in connected_groups(len(items), links):
         kinds = [items[k][1] for k in run]
         if kinds.count(1) and kinds.count(1) >= WORD_LETTERS * kinds.count(0):  # a word

@@ -591,8 +591,10 @@ def find_fields(lines: np.ndarray, height: float) -> list[Field]:
     >>> lines[10:12, 10:102] = lines[48:50, 10:102] = 255  # a comb of three cells
     >>> lines[10:12, 130:290] = lines[48:50, 130:290] = 255  # a row of two wide cells
     >>> for x in (10, 40, 70, 100, 130, 210, 288): lines[10:50, x : x + 2] = 255
-    >>> [(tuple(f.box), f.comb, f.cells) for f in find_fields(lines, 30.0)]
-    [((10, 10, 92, 40), True, ((12, 40), (42, 70), (72, 100))), ((130, 10, 82, 40), False, ()), ((210, 10, 80, 40), False, ())]
+    >>> for f in find_fields(lines, 30.0): print(tuple(f.box), f.comb, f.cells)
+    (10, 10, 92, 40) True ((12, 40), (42, 70), (72, 100))
+    (130, 10, 82, 40) False ()
+    (210, 10, 80, 40) False ()
     >>> lines[25:35, 40:42] = 0  # a digit written across a wall of the comb
     >>> [tuple(f.box) for f in find_fields(lines, 30.0)]
     [(10, 10, 92, 40), (130, 10, 82, 40), (210, 10, 80, 40)]
