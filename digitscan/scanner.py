@@ -218,7 +218,8 @@ class Scanner:
                 stacked = (min(a.x2, b.x2) - max(a.x, b.x) >= 0.5 * min(a.w, b.w)
                            and max(a.y, b.y) - min(a.y2, b.y2) <= max(2, 0.1 * u.h))
                 reach = 2.2 if stacked else 1.0
-                if u.w > 1.2 * reach * height or u.h > 1.4 * reach * height:
+                # As wide as a broad 4 or a 5 whose bar flew off, and no wider.
+                if u.w > (2.2 * 1.2 if stacked else 1.6) * height or u.h > 1.4 * reach * height:
                     continue
                 if not stacked and min(conf[i], conf[j]) >= 0.9 and min(a.h, b.h) >= 0.75 * height:
                     continue  # two clear, full-height digits side by side

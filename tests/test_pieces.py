@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.images import blank_page, write_number
@@ -66,3 +67,21 @@ def test_a_digit_broken_aslant_reads_whole(scanner, text, nth, rising):
     left, right = (y + int(0.65 * h), y + int(0.35 * h)) if rising else (y + int(0.35 * h), y + int(0.65 * h))
     cv2.line(page, (x - 3, left), (x + w + 3, right), 235, 5)
     assert scanner.scan(page).texts == [text]
+
+
+@pytest.mark.parametrize("nth, at", [(0, 0.45), (0, 0.55), (2, 0.45)])
+def test_a_broad_four_broken_into_its_arm_and_stem_reads_whole(scanner, nth, at):
+    # A 4 written half again as wide as it is high, broken between its arm and its stem: the
+    # two pieces make a box wider than a digit is high, yet they are one digit.
+    small = blank_page(300, 200)
+    (x, y, w, h), = write_number(small, "4", 20, 50, height=80, nth=nth)
+    wide = cv2.resize(small[y : y + h, x : x + w], (int(1.45 * h), h), interpolation=cv2.INTER_CUBIC)
+    page = blank_page(700, 300)
+    nine = write_number(page, "9", 60, 100, height=80, nth=nth)[0]
+    left = nine[0] + nine[2] + 12
+    region = page[100 : 100 + h, left : left + wide.shape[1]]
+    region[:] = np.minimum(region, wide)
+    cut = left + int(at * wide.shape[1])
+    page[95 : 105 + h, cut : cut + 6] = 235
+    write_number(page, "9", left + wide.shape[1] + 12, 100, height=80, nth=nth)
+    assert scanner.scan(page).texts == ["949"]
