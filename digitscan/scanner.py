@@ -526,10 +526,10 @@ def _better_split(box: Box, whole: float, split: Split) -> bool:
         return False  # three digits in less than a digit's width: the strokes of one (a marker's 9 as 111)
     if len(split.boxes) == 2 and box.w < 0.9 * box.h:
         # Two digits in less than a digit's width are more often one cut in two (a 0 as a 4 and
-        # a 1, a blurred 8 as a 9 and a 3): they must read surely apart, and far better than whole.
-        if whole == 0.0:
-            return bool(split.probs.max(axis=1).min() >= 0.95)
-        return split.score > whole + 0.2
+        # a 1, a blurred 8 as a 9 and a 3): each must read surely, and together far better than
+        # the blob whole, if it reads as a digit at all.
+        least = split.probs.max(axis=1).min()
+        return bool(least >= 0.95) if whole == 0.0 else bool(least >= 0.9 and split.score > whole + 0.2)
     if whole == 0.0:
         return True
     if box.w > 1.6 * box.h:  # wider than any one digit is written...

@@ -159,6 +159,7 @@ def test_a_split_must_read_better_than_the_blob_whole():
     assert _better_split(narrow, 0.0, _split([0.96, 0.99], 48))
     assert not _better_split(narrow, 0.7, _split([0.85, 0.9], 48))
     assert _better_split(narrow, 0.6, _split([0.9, 0.95], 48))
+    assert not _better_split(narrow, 0.4, _split([0.75, 0.87], 48))  # a blurred 8 as a 9 and a 3
     # Three digits in less than one digit's width: a marker's strokes, not 111.
     assert not _better_split(Box(0, 0, 52, 70), 0.0, _split([0.95, 0.99, 1.0], 52))
     assert _better_split(Box(0, 0, 90, 70), 0.0, _split([0.95, 0.99, 1.0], 90))
