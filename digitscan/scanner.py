@@ -518,20 +518,22 @@ def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, 
 
 def _better_split(box: Box, whole: float, split: Split) -> bool:
     """A split wins when every piece reads clearly and, together, better than the blob whole."""
-    # Every piece must read clearly; a fair reading will do where the blob whole is no digit,
-    # as nothing is lost then (the pieces are read as the scanner's min_confidence allows).
-    if split.probs.max(axis=1).min() < (0.5 if whole == 0.0 else 0.6):
+    least = float(split.probs.max(axis=1).min())
+    # Two digits in less than a digit's width are more often one cut in two (a 0 as a 4 and a 1,
+    # a blurred 8 as a 9 and a 3), and three there the strokes of one (a marker's 9 as 111).
+    narrow = box.w < 0.9 * box.h
+    if narrow and len(split.boxes) >= 3:
         return False
-    if len(split.boxes) >= 3 and box.w < 0.9 * box.h:
-        return False  # three digits in less than a digit's width: the strokes of one (a marker's 9 as 111)
-    if len(split.boxes) == 2 and box.w < 0.9 * box.h:
-        # Two digits in less than a digit's width are more often one cut in two (a 0 as a 4 and
-        # a 1, a blurred 8 as a 9 and a 3): each must read surely, and together far better than
-        # the blob whole, if it reads as a digit at all.
-        least = split.probs.max(axis=1).min()
-        return bool(least >= 0.95) if whole == 0.0 else bool(least >= 0.9 and split.score > whole + 0.2)
     if whole == 0.0:
-        return True
+        # Nothing is lost where the blob whole is no digit: a fair reading of each piece will
+        # do (they are read as the scanner's min_confidence allows), but a sure one if narrow.
+        return least >= (0.95 if narrow else 0.5)
+    # A blob that reads as a digit gives way only to pieces that each read clearly: an unsure
+    # piece is mostly a stroke of that digit cut off (the back of an 8 written as a B).
+    if least < 0.9:
+        return False
+    if narrow:
+        return split.score > whole + 0.2
     if box.w > 1.6 * box.h:  # wider than any one digit is written...
         # ...unless it reads surely as one (a 2 with a long lead-in stroke is not a 6 and a 2)
         return split.score > whole if whole >= 0.95 else split.score >= whole - 0.05

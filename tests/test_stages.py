@@ -148,9 +148,11 @@ def test_a_split_must_read_better_than_the_blob_whole():
     assert not _better_split(digit_wide, 0.0, _split([0.45, 0.99], 58))  # a piece read unsurely
     assert _better_split(digit_wide, 0.0, _split([0.55, 0.99], 58))  # fair, and the whole is no digit
     assert not _better_split(digit_wide, 0.5, _split([0.55, 0.99], 58))  # fair, but the whole is a digit
+    # A piece read unsurely is mostly a stroke of the digit cut off (an 8 written as a B: 1 and 8).
+    assert not _better_split(digit_wide, 0.5, _split([0.71, 0.99], 58))
     # Wider than any digit: two digits, unless the blob reads surely as one (a 2 with a long
     # lead-in stroke), and then only a surer split wins.
-    assert _better_split(very_wide, 0.8, _split([0.9, 0.8], 110))
+    assert _better_split(very_wide, 0.8, _split([0.92, 0.95], 110))
     assert not _better_split(very_wide, 1.0, _split([0.95, 1.0], 110))
     # Two digits in less than one digit's width: mostly one digit cut in two, unless both
     # pieces read surely (and far better than the whole, if it reads as a digit at all).
@@ -158,7 +160,7 @@ def test_a_split_must_read_better_than_the_blob_whole():
     assert not _better_split(narrow, 0.0, _split([0.9, 0.95], 48))
     assert _better_split(narrow, 0.0, _split([0.96, 0.99], 48))
     assert not _better_split(narrow, 0.7, _split([0.85, 0.9], 48))
-    assert _better_split(narrow, 0.6, _split([0.9, 0.95], 48))
+    assert _better_split(narrow, 0.6, _split([0.92, 0.95], 48))
     assert not _better_split(narrow, 0.4, _split([0.75, 0.87], 48))  # a blurred 8 as a 9 and a 3
     # Three digits in less than one digit's width: a marker's strokes, not 111.
     assert not _better_split(Box(0, 0, 52, 70), 0.0, _split([0.95, 0.99, 1.0], 52))
