@@ -56,6 +56,8 @@ WORD_GAP = 0.35
 WORD_LETTER_HEIGHT = 0.75
 # ... and a run of blobs is a word when those read as no digit are at least this share of the digits.
 WORD_LETTERS = 0.4
+# A letter-sized blob read as a digit with less confidence than this counts as a letter there.
+WORD_UNREAD = 0.5
 
 
 class Scanner:
@@ -459,19 +461,31 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     >>> [d[1] for d in _drop_words([o, l, five], [], [], 30)]
     [0, 1, 5]
 
+    A letter the model hardly reads as a digit (a bold t as a 4 at 0.3) makes a word too; the
+    min_confidence of the scanner leaves it out afterwards:
+
+    >>> t = (Box(54, 8, 9, 16), 4, 0.3)
+    >>> [d[1] for d in _drop_words([o, t, five], [], [], 30)]
+    [4, 5]
+    >>> [d[1] for d in _drop_words([o, (t[0], 4, 0.9), five], [], [], 30)]
+    [0, 4, 5]
+
     The pieces of a broken digit beside full-height digits spoil nothing:
 
     >>> three = (Box(60, 0, 18, 30), 3, 0.99)
     >>> [d[1] for d in _drop_words([five, three], [Box(82, 0, 16, 18), Box(82, 19, 16, 11)], [], 30)]
     [5, 3]
     """
-    letters = [b for b in rejected
+    # A blob the model can hardly read as any digit (a t as a 4 at 0.3) is as much a letter as
+    # one it reads as no digit.
+    unread = {k for k, (_, _, conf) in enumerate(found) if conf < WORD_UNREAD}
+    letters = [b for b in rejected + [found[k][0] for k in unread]
                if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * height and 0.25 * b.h <= b.w <= 2.5 * b.h]
     if not letters or not found:
         return found
     # Kinds: 0 a digit read, 1 a letter (no digit), 2 a mark (links a run, counts as neither).
     # A digit as tall as the writing is no letter of a printed label, nor does it link one.
-    short = [k for k, d in enumerate(found) if d[0].h <= WORD_LETTER_HEIGHT * height]
+    short = [k for k, d in enumerate(found) if d[0].h <= WORD_LETTER_HEIGHT * height and k not in unread]
     items = [(found[k][0], 0) for k in short] + [(b, 1) for b in letters] + [(m, 2) for m in marks]
     order = sorted(range(len(items)), key=lambda k: items[k][0].x)
     links = []
