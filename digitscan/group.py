@@ -53,6 +53,13 @@ def group_numbers(
     >>> number = [Digit(4, 0.9, Box(135, 0, 20, 30)), Digit(2, 0.9, Box(160, 1, 20, 30))]
     >>> [n.text for n in group_numbers(label + number)[1]]
     ['08', '42']
+
+    Gaps count in the heights of each line's own writing, not the page's:
+
+    >>> large = [Digit(5, 0.9, Box(10 + 45 * k, 0, 40, 60)) for k in range(3)]
+    >>> small = [Digit(3, 0.9, Box(10, 100, 14, 20)), Digit(9, 0.9, Box(54, 100, 14, 20))]
+    >>> [n.text for n in group_numbers(large + small)[1]]
+    ['555', '3', '9']
     """
     if not digits:
         return [], []
@@ -80,11 +87,14 @@ def group_numbers(
     for line in lines:
         run: list[int] = []
         seps: dict[int, str] = {}  # separator written before the digit at this index
+        # Gaps are measured in the heights of this line's writing: a page may hold lines of
+        # small figures beside lines written twice as large.
+        size = float(np.median([d.box.h for d in line]))
         for d in line:
             if run:
                 prev = ordered[run[-1]]
                 sep = "" if field[id(d)] in combs else _separator(prev.box, d.box, marks or [])
-                limit = gap * max(ref, d.box.h) * (2.0 if sep else 1.0)
+                limit = gap * max(size, d.box.h) * (2.0 if sep else 1.0)
                 here, before = field[id(d)], field[id(prev)]
                 # Digits of one number are written at about one size: a printed label's letters
                 # read as digits, half as tall, start no number of the writing beside them.
