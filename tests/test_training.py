@@ -74,3 +74,38 @@ def test_printed_letters_join_the_not_a_digit_kinds_only_when_asked_for():
         crop = letter(rng)
         assert crop.dtype == np.uint8 and crop.ndim == 2 and crop.any()
         assert set(np.unique(crop)) <= {0, 255}  # a binary mask, as the segmenter's crops are
+
+
+def test_page_crops_are_what_the_pipeline_cuts_labelled_by_the_written_digits(scanner):
+    from collections import Counter
+
+    from benchmarks.quality.synth import DigitBank, make_page
+    from training.page_crops import NOT_A_DIGIT, page_crops
+
+    page = make_page("touching", np.random.default_rng(3), DigitBank.committed())
+    images, labels = page_crops(scanner, page)
+    assert images.shape == (len(labels), 28, 28) and images.dtype == np.uint8
+    assert all(im.any() for im in images)
+    written = Counter(d["label"] for d in page.digits)
+    cut = Counter(int(label) for label in labels if label != NOT_A_DIGIT)
+    # Nearly every written digit is among the crops, under its own label...
+    assert sum((cut & written).values()) >= 0.9 * sum(written.values())
+    # ...and no label is one that was not written.
+    assert set(cut) <= set(written)
+    # Digits touching, cut out whole before the scanner splits them, are not a digit.
+    assert NOT_A_DIGIT in labels
+
+
+def test_training_adds_page_crops_to_every_epoch_as_they_are(tmp_path):
+    from training import train
+
+    rng = np.random.default_rng(0)
+    crops = tmp_path / "crops.npz"
+    np.savez_compressed(crops, images=rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+                        labels=rng.integers(0, 11, 40).astype(np.uint8))
+    out = tmp_path / "models"
+    assert train.main(["--data", str(FIXTURES / "mnist_small"), "--out", str(out), "--epochs", "1",
+                       "--limit", "300", "--batch-size", "32", "--page-crops", str(crops), "--no-export"]) == 0
+    assert "+ 40 crops cut by the pipeline" in (out / "train.log").read_text()
+    stage = json.loads((out / "training.json").read_text())["stages"][-1]
+    assert stage["page_crops_count"] == 40 and stage["page_crops"] == [str(crops)]

@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--letter-share", type=float, default=0.0,
                    help="weight of printed letters and signs among the not-a-digit kinds (whose shares "
                         "sum to 1); 0 makes none, as for the shipped model")
+    p.add_argument("--page-crops", type=Path, nargs="+", default=[],
+                   help=".npz files of crops cut by the pipeline from pages of training digits, with their "
+                        "labels (python -m training.page_crops), added as they are to every epoch")
     p.add_argument("--no-export", action="store_true", help="skip the TFLite exports and the model card")
     return p.parse_args(argv)
 
@@ -95,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     per_epoch = min(args.negatives_per_epoch, n_neg) if not args.limit else n_neg // 2
     log(f"train {len(x_train)} digits + {per_epoch} of {n_neg} not-a-digit a epoch; "
         f"validation {len(x_val)} digits + {len(neg_val)} not-a-digit")
+    crops_x = np.zeros((0, 28, 28), np.uint8)
+    crops_y = np.zeros(0, np.uint8)
+    for path in args.page_crops:
+        with np.load(path) as crops:
+            crops_x = np.concatenate([crops_x, crops["images"]])
+            crops_y = np.concatenate([crops_y, crops["labels"]])
+    if args.page_crops:
+        log(f"+ {len(crops_y)} crops cut by the pipeline from pages "
+            f"({', '.join(map(str, args.page_crops))}) a epoch, as they are")
 
     val_x = np.concatenate([x_val, neg_val])[..., None].astype(np.float32) / 255.0
     val_y = np.concatenate([y_val, np.full(len(neg_val), NOT_A_DIGIT, np.uint8)])
@@ -110,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         def _shuffle(self) -> None:
             rng = np.random.default_rng(args.seed + 1000 + self.epoch)
             neg = rng.choice(len(neg_train), per_epoch, replace=False)
-            self.x = np.concatenate([x_train, neg_train[neg]])
-            self.y = np.concatenate([y_train, np.full(per_epoch, NOT_A_DIGIT, np.uint8)])
+            self.x = np.concatenate([x_train, neg_train[neg], crops_x])
+            self.y = np.concatenate([y_train, np.full(per_epoch, NOT_A_DIGIT, np.uint8), crops_y])
+            self.made = len(self.y) - len(crops_y)  # the examples from here on are crops, not augmented
             self.order = rng.permutation(len(self.y))
 
         def __len__(self) -> int:
@@ -122,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             rng = np.random.default_rng([args.seed, self.epoch, i])
             y = self.y[idx]
             weights = np.where(y == NOT_A_DIGIT, args.not_a_digit_weight, 1.0).astype(np.float32)
-            return augment_batch(self.x[idx], rng, args.photo_share, args.page_share), y, weights
+            # Crops cut from pages are already what the classifier is shown there: not augmented.
+            as_cut = idx >= self.made
+            x = np.empty((len(idx), 28, 28, 1), np.float32)
+            x[~as_cut] = augment_batch(self.x[idx[~as_cut]], rng, args.photo_share, args.page_share)
+            x[as_cut] = self.x[idx[as_cut]][..., None] / np.float32(255.0)
+            return x, y, weights
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -207,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "schedule": args.schedule,
         "photo_share": args.photo_share, "page_share": args.page_share, "not_a_digit_weight": args.not_a_digit_weight,
         "letter_share": args.letter_share,
+        "page_crops": [str(p) for p in args.page_crops], "page_crops_count": int(len(crops_y)),
         "init": str(args.init) if args.init else None,
         "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
         "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
