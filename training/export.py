@@ -112,9 +112,15 @@ def _card(manifest: dict, reports: dict, agreement: dict, training: dict) -> str
         f"({_SCHEDULES[st.get('schedule', 'plateau')]}), photo augmentation on "
         f"{st.get('photo_share', 1.0) * 100:.0f}% of examples"
         + (f" (of those, {st['page_share'] * 100:.0f}% shown as on a page)" if st.get("page_share") else "")
-        + f", not-a-digit loss weight {st.get('not_a_digit_weight', 1.0):g}."
+        + f", not-a-digit loss weight {st.get('not_a_digit_weight', 1.0):g}"
+        + (f"; {st['page_crops_count']:,} crops cut by the pipeline from pages added to each epoch."
+           if st.get("page_crops_count") else ".")
         for n, st in enumerate(stages, 1)
     )
+    crops = sum(st.get("page_crops_count", 0) for st in stages)
+    crops_line = (f"\n- Crops cut by the pipeline from generated pages of the training digits, labelled by the "
+                  f"digit written there\n  (`training/page_crops.py`): {crops:,}, added unaugmented to each "
+                  f"epoch of the stages that name them." if crops else "")
     return f"""# digitscan CNN: model card
 
 ## What it is
@@ -132,7 +138,7 @@ centre of mass), and answers 11 probabilities: digits 0-9, then **not a digit**.
 - Augmentation each batch (`training/augment.py`): rotation 10 deg, zoom 0.1, shifts 0.1 (the
   origin's), shear 0.15, elastic distortion, stroke thickening and thinning, blur, noise, hard
   thresholding; and digits shown as the pipeline sees them written on a page
-  (`--page-share`: large, binary, a fine pen's or a marker's stroke, then `to_mnist`).
+  (`--page-share`: large, binary, a fine pen's or a marker's stroke, then `to_mnist`).{crops_line}
 - The MNIST test split (10,000 images) was read only for the figures below.
 
 ## Training
