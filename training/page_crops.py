@@ -9,9 +9,10 @@ condition) from the digits `training.train` trains on (never its validation digi
 test split), scans them with a Scanner, and keeps every crop the classifier reads there, in
 the form it reads it: the blobs of the page (after broken strokes are joined) and the digits
 found (after touching digits are split). A crop is labelled with the written digit whose box it
-matches (IoU >= 0.5), as "not a digit" when it holds two digits (touching) or overlaps no written
-digit by more than NOT_A_DIGIT_IOU (a rule's remains, a speck), and left out in between (a
-piece of a stroke).
+matches (IoU >= 0.5), as "not a digit" when it holds two digits (touching), lies within one (a
+piece of a broken stroke, which the scanner joins only when the pieces read worse apart) or
+overlaps no written digit by more than NOT_A_DIGIT_IOU (a rule's remains, a speck), and left out
+otherwise.
 Pages the scanner turned straight are left out (their boxes are in the turned page's pixels).
 
 `training.train --page-crops FILE` adds them, as they are, to every epoch.
@@ -39,12 +40,12 @@ def _overlap(a, b) -> float:
 def label_boxes(boxes: list[tuple[int, int, int, int]], truth: list[dict]) -> list[int | None]:
     """The label of each box (x, y, w, h, in the photo's pixels) by the written digits `truth`
     ({"label", "box"}): the digit it matches (IoU >= DIGIT_IOU, and holding no other digit's
-    half); NOT_A_DIGIT where it holds half of two digits or more (digits touching), or overlaps
-    none by more than NOT_A_DIGIT_IOU; None otherwise (a piece of a digit: neither).
+    half); NOT_A_DIGIT where it holds half of two digits or more (digits touching), lies within
+    one (a piece of it), or overlaps none by more than NOT_A_DIGIT_IOU; None otherwise.
 
     >>> truth = [{"label": 7, "box": [10, 10, 20, 30]}, {"label": 1, "box": [32, 10, 6, 30]}]
-    >>> label_boxes([(11, 10, 19, 30), (10, 10, 20, 12), (100, 10, 20, 30), (10, 10, 28, 30)], truth)
-    [7, None, 10, 10]
+    >>> label_boxes([(11, 10, 19, 30), (10, 10, 20, 12), (100, 10, 20, 30), (10, 10, 28, 30), (5, 5, 20, 20)], truth)
+    [7, 10, 10, 10, None]
     """
     labels: list[int | None] = []
     for box in boxes:
@@ -56,12 +57,14 @@ def label_boxes(boxes: list[tuple[int, int, int, int]], truth: list[dict]) -> li
             iou = inter / (area + t["box"][2] * t["box"][3] - inter)
             if iou > best:
                 best, label = iou, int(t["label"])
+        inside = max((_overlap(box, t["box"]) for t in truth), default=0.0) >= 0.8 * area
         if held >= 2:
             labels.append(NOT_A_DIGIT)
         elif best >= DIGIT_IOU:
             labels.append(label)
         else:
-            labels.append(NOT_A_DIGIT if best <= NOT_A_DIGIT_IOU else None)
+            # A piece lying within one written digit (a stroke broken off it) is no digit alone.
+            labels.append(NOT_A_DIGIT if best <= NOT_A_DIGIT_IOU or inside else None)
     return labels
 
 
