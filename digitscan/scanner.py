@@ -169,8 +169,8 @@ class Scanner:
             ordered, numbers = grouped(kept)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
-            result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height, "turned": back is not None,
-                            "found": [d for d, _, _ in found],
+            result.trace = {"mask": mask, "clean": clean, "boxes": boxes, "height": seg.height,
+                            "turned": back is not None, "found": [d for d, _, _ in found],
                             "crops": normalize_crops(clean, [d for d, _, _ in found])}
         return result
 

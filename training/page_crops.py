@@ -31,12 +31,6 @@ DIGIT_IOU = 0.5
 NOT_A_DIGIT_IOU = 0.2
 
 
-def _overlap(a, b) -> float:
-    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return float(max(0, iw) * max(0, ih))
-
-
 def label_boxes(boxes: list[tuple[int, int, int, int]], truth: list[dict]) -> list[int | None]:
     """The label of each box (x, y, w, h, in the photo's pixels) by the written digits `truth`
     ({"label", "box"}): the digit it matches (IoU >= DIGIT_IOU, and holding no other digit's
@@ -47,23 +41,22 @@ def label_boxes(boxes: list[tuple[int, int, int, int]], truth: list[dict]) -> li
     >>> label_boxes([(11, 10, 19, 30), (10, 10, 20, 12), (100, 10, 20, 30), (10, 10, 28, 30), (5, 5, 20, 20)], truth)
     [7, 10, 10, 10, None]
     """
+    from benchmarks.quality.score import cover, iou
+
     labels: list[int | None] = []
     for box in boxes:
-        area = box[2] * box[3]
-        held = sum(1 for t in truth if _overlap(box, t["box"]) >= 0.5 * t["box"][2] * t["box"][3])
-        best, label = 0.0, None
-        for t in truth:
-            inter = _overlap(box, t["box"])
-            iou = inter / (area + t["box"][2] * t["box"][3] - inter)
-            if iou > best:
-                best, label = iou, int(t["label"])
-        inside = max((_overlap(box, t["box"]) for t in truth), default=0.0) >= 0.8 * area
+        if not truth:
+            labels.append(NOT_A_DIGIT)
+            continue
+        held = sum(1 for t in truth if cover(t["box"], box) >= 0.5)
+        best, label = max((iou(box, t["box"]), int(t["label"])) for t in truth)
+        # A piece lying within one written digit (a stroke broken off it) is no digit alone.
+        inside = max(cover(box, t["box"]) for t in truth) >= 0.8
         if held >= 2:
             labels.append(NOT_A_DIGIT)
         elif best >= DIGIT_IOU:
             labels.append(label)
         else:
-            # A piece lying within one written digit (a stroke broken off it) is no digit alone.
             labels.append(NOT_A_DIGIT if best <= NOT_A_DIGIT_IOU or inside else None)
     return labels
 

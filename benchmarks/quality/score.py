@@ -119,7 +119,7 @@ def score_page(truth: dict, result: dict) -> PageScore:
     return s
 
 
-def _cover(inner: list[int], outer: list[int]) -> float:
+def cover(inner: list[int], outer: list[int]) -> float:
     """The share of box `inner` that lies inside box `outer`."""
     iw = min(inner[0] + inner[2], outer[0] + outer[2]) - max(inner[0], outer[0])
     ih = min(inner[1] + inner[3], outer[1] + outer[3]) - max(inner[1], outer[1])
@@ -136,7 +136,7 @@ def _error_kinds(td: list[dict], pd: list[dict], done_t: set[int], done_p: set[i
     used_p: set[int] = set()
     for i in left_t:
         # Read digits lying mostly inside this written digit: two or more is a split.
-        inside = [j for j in left_p if _cover(pd[j]["box"], td[i]["box"]) >= 0.6]
+        inside = [j for j in left_p if cover(pd[j]["box"], td[i]["box"]) >= 0.6]
         if len(inside) >= 2:
             kinds["split"] += 1
             used_p.update(inside)
@@ -144,7 +144,7 @@ def _error_kinds(td: list[dict], pd: list[dict], done_t: set[int], done_p: set[i
         if j in used_p:
             continue
         # A read digit covering most of two or more written digits is a merge.
-        covered = [i for i in range(len(td)) if _cover(td[i]["box"], pd[j]["box"]) >= 0.5]
+        covered = [i for i in range(len(td)) if cover(td[i]["box"], pd[j]["box"]) >= 0.5]
         if len(covered) >= 2:
             kinds["merged"] += 1
             used_p.add(j)
