@@ -15,7 +15,7 @@ overlaps no written digit by more than NOT_A_DIGIT_IOU (a rule's remains, a spec
 otherwise.
 Pages the scanner turned straight are left out (their boxes are in the turned page's pixels).
 
-`training.train --page-crops FILE` adds them, as they are, to every epoch.
+`training.train --page-crops FILE...` adds them, as they are, to every epoch.
 """
 
 from __future__ import annotations
@@ -69,21 +69,13 @@ def page_crops(scanner, page) -> tuple[np.ndarray, np.ndarray]:
     trace = result.trace
     if trace["turned"]:
         return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
+    # The blobs and the digits found; a blob found whole as a digit is one crop, not two.
+    boxes = list(dict.fromkeys([*trace["boxes"], *trace["found"]]))
     scale = result.page.scale
-    boxes = list(trace["boxes"])
-    crops = [normalize_crops(trace["clean"], boxes)[..., 0], trace["crops"][..., 0]]
-    boxes += list(trace["found"])
-    seen, keep = set(), []
-    for k, b in enumerate(boxes):
-        if tuple(b) not in seen:  # a blob found whole as a digit is one crop, not two
-            seen.add(tuple(b))
-            keep.append(k)
-    images = np.concatenate(crops)[keep]
-    in_photo = [tuple(int(round(v / scale)) for v in boxes[k]) for k in keep]
-    labels = label_boxes(in_photo, page.digits)
+    labels = label_boxes([tuple(int(round(v / scale)) for v in b) for b in boxes], page.digits)
     chosen = [i for i, label in enumerate(labels) if label is not None]
-    return (np.round(images[chosen] * 255).astype(np.uint8),
-            np.array([labels[i] for i in chosen], np.uint8))
+    images = normalize_crops(trace["clean"], [boxes[i] for i in chosen])[..., 0]
+    return np.round(images * 255).astype(np.uint8), np.array([labels[i] for i in chosen], np.uint8)
 
 
 def main(argv: list[str] | None = None) -> int:
