@@ -109,3 +109,22 @@ def test_training_adds_page_crops_to_every_epoch_as_they_are(tmp_path):
     assert "+ 40 crops cut by the pipeline" in (out / "train.log").read_text()
     stage = json.loads((out / "training.json").read_text())["stages"][-1]
     assert stage["page_crops_count"] == 40 and stage["page_crops"] == [str(crops)]
+
+
+def test_a_second_model_holds_out_the_same_digits_and_can_keep_its_average(tmp_path):
+    """--split-seed fixes the validation split apart from the seed of the weights and batches;
+    --keep-average keeps the average of the last epochs whatever one epoch scored."""
+    from training import train
+
+    runs = {}
+    for name, seed in (("a", 5), ("b", 6)):
+        out = tmp_path / name
+        assert train.main(["--data", str(FIXTURES / "mnist_small"), "--out", str(out), "--epochs", "2",
+                           "--limit", "300", "--batch-size", "32", "--seed", str(seed), "--split-seed", "1",
+                           "--swa-epochs", "2", "--keep-average", "--no-export"]) == 0
+        runs[name] = json.loads((out / "training.json").read_text())["stages"][-1]
+        assert "kept the average" in (out / "train.log").read_text()
+    for stage in runs.values():
+        assert stage["split_seed"] == 1 and stage["swa_kept"] and stage["best_epoch"] == 3
+    assert runs["a"]["seed"] != runs["b"]["seed"]
+    assert runs["a"]["val_digits"] == runs["b"]["val_digits"]

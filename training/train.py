@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=20261124)
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the validation split (default: --seed); give the shipped model's seed to train "
+                        "another model that holds out the same digits, so both are judged on unseen pages")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training files held out")
     p.add_argument("--negatives", type=int, default=36000, help="size of the not-a-digit pool")
     p.add_argument("--negatives-per-epoch", type=int, default=7000)
@@ -46,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", type=Path, default=None, help="start from this .keras model's weights (fine-tuning)")
     p.add_argument("--swa-epochs", type=int, default=0,
                    help="also try the average of the weights of the last N epochs (stochastic weight averaging)")
+    p.add_argument("--keep-average", action="store_true",
+                   help="keep the average of the last --swa-epochs epochs even where one epoch scored higher "
+                        "on validation digits (a few images of noise); choose between models on validation pages")
     p.add_argument("--photo-share", type=float, default=1.0,
                    help="share of examples given the photo augmentations on top of the origin's")
     p.add_argument("--page-share", type=float, default=0.0,
@@ -91,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = load_split(data, "train")
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
-    (x_train, y_train), (x_val, y_val) = split_validation(images, labels, args.val_fraction, args.seed)
+    (x_train, y_train), (x_val, y_val) = split_validation(
+        images, labels, args.val_fraction, args.seed if args.split_seed is None else args.split_seed)
     n_neg = args.negatives if not args.limit else max(100, args.limit // 5)
     neg_train = make_negatives(n_neg, x_train, seed=args.seed + 1, letters=args.letter_share)
     neg_val = make_negatives(max(50, len(x_val) // 5), x_val, seed=args.seed + 2, letters=args.letter_share)
@@ -213,14 +220,17 @@ def main(argv: list[str] | None = None) -> int:
             model(batches[i][0], training=True)
         swa_acc = float(model.evaluate(val_x, val_y, verbose=0)[1])
         log(f"average of the last {averager.count} epochs: validation accuracy {swa_acc:.4f}")
-        if swa_acc > max(val_acc):
+        if swa_acc > max(val_acc) or args.keep_average:
+            why = (f"better than epoch {int(np.argmax(val_acc)) + 1}" if swa_acc > max(val_acc)
+                   else "--keep-average")
             model.save(best_path)
             val_acc.append(swa_acc)
             best_epoch = len(val_acc)  # one past the last epoch: the average
-            log(f"kept the average (better than epoch {int(np.argmax(val_acc[:-1])) + 1}); saved {best_path}")
+            log(f"kept the average ({why}); saved {best_path}")
     stage = {
         "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "epochs": args.epochs, "best_epoch": best_epoch, "seed": args.seed,
+        "split_seed": args.seed if args.split_seed is None else args.split_seed,
         "batch_size": args.batch_size, "val_fraction": args.val_fraction, "lr": args.lr,
         "schedule": args.schedule,
         "photo_share": args.photo_share, "page_share": args.page_share, "not_a_digit_weight": args.not_a_digit_weight,
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "init": str(args.init) if args.init else None,
         "train_digits": int(len(x_train)), "val_digits": int(len(x_val)),
         "negatives_pool": int(n_neg), "negatives_per_epoch": int(per_epoch),
-        "val_accuracy": float(max(val_acc)), "swa_epochs": args.swa_epochs,
+        "val_accuracy": float(val_acc[best_epoch - 1]), "swa_epochs": args.swa_epochs,
         "swa_kept": bool(args.swa_epochs and best_epoch > args.epochs),
     }
     record = args.out / "training.json"
