@@ -58,6 +58,11 @@ WORD_LETTER_HEIGHT = 0.75
 WORD_LETTERS = 0.4
 # A letter-sized blob read as a digit with less confidence than this counts as a letter there.
 WORD_UNREAD = 0.5
+# The least confidence of a digit reported (the default of min_confidence), and of one standing
+# alone: a digit read with less than SURE_ALONE stands only within a number of surer digits
+# (see _doubtful_alone).
+MIN_CONFIDENCE = 0.3
+SURE_ALONE = 0.5
 
 
 class Scanner:
@@ -66,7 +71,9 @@ class Scanner:
     Args:
         model: a `.tflite` or `.keras` model file; None for $DIGITSCAN_MODEL or the shipped model.
         backend: "auto", "litert" or "keras".
-        min_confidence: digits read with less confidence than this are left out.
+        min_confidence: digits read with less confidence than this are left out; one read with
+            less than SURE_ALONE (0.5) is kept only within a number that holds a surer digit,
+            and not across a separator from it.
         max_pixels: images declaring more pixels are refused before decoding.
         work_size: large images are first worked on at a size whose long side is at least this
             (JPEGs decoded at that size directly), and at a finer one if the writing is small.
@@ -83,7 +90,7 @@ class Scanner:
         model: str | Path | None = None,
         *,
         backend: str = "auto",
-        min_confidence: float = 0.5,
+        min_confidence: float = MIN_CONFIDENCE,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         work_size: int = 800,
         classifier: Classifier | None = None,
@@ -166,6 +173,10 @@ class Scanner:
         labels = {id(ordered[i]) for i in label_digits(ordered, numbers, fielded)}
         if labels:
             kept = [(d, f) for d, f in kept if id(d) not in labels]
+            ordered, numbers = grouped(kept)
+        doubtful = _doubtful_alone(ordered, numbers, SURE_ALONE)
+        if doubtful:
+            kept = [(d, f) for d, f in kept if id(d) not in doubtful]
             ordered, numbers = grouped(kept)
         result = ScanResult(page.source, page.width, page.height, ordered, numbers, marks=marks, page=page)
         if trace:
@@ -317,6 +328,32 @@ class Scanner:
         return _drop_overlaps(found), rejected
 
 
+def _doubtful_alone(digits: list[Digit], numbers: list[Number], least: float) -> set[int]:
+    """The ids of the digits read with less confidence than `least` that stand alone: in a
+    number with no surer digit, or with a separator beside them (a printed label's letter before
+    a colon). Within a number of surer digits, a doubtful digit is kept: a number is read as a
+    whole, and a digit dropped from it spoils it as surely as a digit misread.
+
+    >>> box = Box(0, 0, 10, 20)
+    >>> digits = [Digit(4, 0.4, box), Digit(6, 0.99, box), Digit(3, 0.35, box), Digit(7, 0.4, box)]
+    >>> numbers = [Number("4:63", 0.4, box, (0, 1, 2)), Number("7", 0.4, box, (3,))]
+    >>> sorted(id(digits[i]) for i in (0, 3)) == sorted(_doubtful_alone(digits, numbers, 0.5))
+    True
+    """
+    doubtful: set[int] = set()
+    for number in numbers:
+        members = [digits[i] for i in number.digits]
+        sure = [d.confidence >= least for d in members]
+        at = [i for i, ch in enumerate(number.text) if ch.isdigit()]
+        for k, digit in enumerate(members):
+            if sure[k]:
+                continue
+            beside = [number.text[i] for i in (at[k] - 1, at[k] + 1) if 0 <= i < len(number.text)]
+            if not any(sure) or not all(ch.isdigit() for ch in beside):
+                doubtful.add(id(digit))
+    return doubtful
+
+
 def _fragment_of(a: tuple[Box, int], b: tuple[Box, int], label: int, height: float) -> bool:
     """Of two pieces (box, label read alone), the shorter is a fragment (far shorter than the
     writing) that reaches into the other's columns, and the pair reads `label`, as the other
@@ -462,7 +499,7 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     [0, 1, 5]
 
     A letter the model hardly reads as a digit (a bold t as a 4 at 0.3) makes a word too; the
-    min_confidence of the scanner leaves it out afterwards:
+    scanner leaves it out afterwards, unless a surer digit stands right beside it (`_doubtful_alone`):
 
     >>> t = (Box(54, 8, 9, 16), 4, 0.3)
     >>> [d[1] for d in _drop_words([o, t, five], [], [], 30)]

@@ -104,3 +104,11 @@ def test_pixel_limit_option(page_file):
 def test_help_lists_the_commands():
     result = run("--help")
     assert result.exit_code == 0 and "image" in result.output
+
+
+def test_cli_confidence_defaults_are_the_scanners():
+    from digitscan import cli, scanner
+    from digitscan.batch import ScanConfig
+
+    assert (cli.MIN_CONFIDENCE, cli.SURE_ALONE) == (scanner.MIN_CONFIDENCE, scanner.SURE_ALONE)
+    assert ScanConfig().min_confidence == scanner.MIN_CONFIDENCE

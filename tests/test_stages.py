@@ -222,3 +222,44 @@ def test_a_bright_page_with_a_few_small_numbers_is_paper():
     write_number(page, "7", 100, 100, height=40, ink=60)
     write_number(page, "155", 300, 100, height=40, ink=60)
     assert not is_dark_background(page)
+
+
+class _RingsDoubtful:
+    """A fake classifier: a crop inked at its centre is a sure 1; a ring (a hole at its
+    centre) is a 0 read with confidence 0.4, an 8 and 'not a digit' 0.3 each."""
+
+    num_classes = 11
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        probs = np.zeros((len(batch), 11), np.float32)
+        centre = batch[:, 12:16, 12:16, 0].mean(axis=(1, 2)) > 0.5
+        probs[centre, 1] = 0.99
+        probs[centre, 10] = 0.01
+        probs[~centre, 0] = 0.4
+        probs[~centre, 8] = 0.3
+        probs[~centre, 10] = 0.3
+        return probs
+
+
+def test_a_doubtful_digit_stands_within_a_number_not_alone():
+    import cv2
+
+    from digitscan import Scanner
+
+    page = np.full((300, 600), 235, np.uint8)
+
+    def one(x: int, y: int) -> None:
+        cv2.line(page, (x + 12, y), (x + 12, y + 60), 30, 6)
+
+    def ring(x: int, y: int) -> None:
+        cv2.ellipse(page, (x + 18, y + 30), (15, 28), 0, 0, 360, 30, 6)
+
+    one(40, 40), ring(85, 40), one(130, 40)  # 1 0 1, the 0 doubtful between sure digits
+    ring(400, 180)  # a doubtful 0 alone
+    result = Scanner(classifier=_RingsDoubtful()).scan(page)
+    assert [n.text for n in result.numbers] == ["101"]
+    assert [d.label for d in result.digits] == [1, 0, 1]
+    everything = Scanner(classifier=_RingsDoubtful(), min_confidence=0.0).scan(page)
+    assert [n.text for n in everything.numbers] == ["101"]  # under 0.5, never alone
+    sure_only = Scanner(classifier=_RingsDoubtful(), min_confidence=0.5).scan(page)
+    assert [n.text for n in sure_only.numbers] == ["1", "1"]
