@@ -140,6 +140,7 @@ class Scanner:
         found, rejected = self._accept(clean, boxes, probs, written, fields)
         if back is None:
             found = self._read_darker(contrast, clean, found, rejected, set(boxes), written)
+        found += _doubtful_blobs(boxes, probs, rejected, found, written)
         found = _drop_words(_drop_slivers(found, written), rejected, marks, written)
         h, w = page.gray.shape
 
@@ -326,6 +327,37 @@ class Scanner:
             else:
                 rejected.append(box)
         return _drop_overlaps(found), rejected
+
+
+def _doubtful_blobs(boxes: list[Box], probs: np.ndarray, rejected: list[Box],
+                    found: list[tuple[Box, int, float]], height: float) -> list[tuple[Box, int, float]]:
+    """The blobs that read as no digit but as a digit at MIN_CONFIDENCE or more, of a digit's
+    height and no wider than a digit, overlapping no digit found: doubtful digits (a 7 whose bar
+    and stem make it look like a box's corner, an 8 whose loops ran shut), which then stand only
+    within a number of surer digits (`_doubtful_alone`). `probs` are the classifier's readings of
+    `boxes`; `rejected`, the boxes that read as no digit.
+
+    >>> probs = np.array([[0, 0, 0, 0, 0, 0, 0, 0.4, 0, 0, 0.6], [0.1] * 10 + [0.0]])
+    >>> boxes = [Box(0, 0, 20, 30), Box(30, 0, 20, 30)]
+    >>> _doubtful_blobs(boxes, probs, boxes, [], 30)
+    [(Box(x=0, y=0, w=20, h=30), 7, 0.4)]
+    >>> _doubtful_blobs(boxes, probs, boxes, [], 60)  # half the writing's height: a mark
+    []
+    """
+    if not height or not rejected:
+        return []
+    row = {b: k for k, b in enumerate(boxes)}
+    taken = [b for b, _, _ in found]
+    doubtful = []
+    for b in rejected:
+        k = row.get(b)
+        if k is None or not 0.8 * height <= b.h <= 1.3 * height or b.w > 1.3 * b.h:
+            continue
+        label = int(probs[k][:NOT_A_DIGIT].argmax())
+        conf = float(probs[k][label])
+        if conf >= MIN_CONFIDENCE and not any(b.iou(t) > 0 for t in taken):
+            doubtful.append((b, label, conf))
+    return doubtful
 
 
 def _doubtful_alone(digits: list[Digit], numbers: list[Number], least: float) -> set[int]:

@@ -226,18 +226,23 @@ def test_a_bright_page_with_a_few_small_numbers_is_paper():
 
 class _RingsDoubtful:
     """A fake classifier: a crop inked at its centre is a sure 1; a ring (a hole at its
-    centre) is a 0 read with confidence 0.4, an 8 and 'not a digit' 0.3 each."""
+    centre) is a 0 read with confidence 0.4, an 8 and 'not a digit' 0.3 each; a crop with a
+    long bar across (a bar and a stem: a box's corner, or a 7) is no digit at 0.55, a 7 at 0.45."""
 
     num_classes = 11
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         probs = np.zeros((len(batch), 11), np.float32)
-        centre = batch[:, 12:16, 12:16, 0].mean(axis=(1, 2)) > 0.5
+        corner = ((batch[..., 0] > 0.5).sum(axis=2) >= 11).any(axis=1)  # a long bar across
+        centre = ~corner & (batch[:, 12:16, 12:16, 0].mean(axis=(1, 2)) > 0.5)
+        ring = ~corner & ~centre
         probs[centre, 1] = 0.99
         probs[centre, 10] = 0.01
-        probs[~centre, 0] = 0.4
-        probs[~centre, 8] = 0.3
-        probs[~centre, 10] = 0.3
+        probs[ring, 0] = 0.4
+        probs[ring, 8] = 0.3
+        probs[ring, 10] = 0.3
+        probs[corner, 7] = 0.45
+        probs[corner, 10] = 0.55
         return probs
 
 
@@ -254,12 +259,17 @@ def test_a_doubtful_digit_stands_within_a_number_not_alone():
     def ring(x: int, y: int) -> None:
         cv2.ellipse(page, (x + 18, y + 30), (15, 28), 0, 0, 360, 30, 6)
 
+    def corner(x: int, y: int) -> None:
+        cv2.polylines(page, [np.array([(x, y + 3), (x + 34, y + 3), (x + 30, y + 60)])], False, 30, 6)
+
     one(40, 40), ring(85, 40), one(130, 40)  # 1 0 1, the 0 doubtful between sure digits
-    ring(400, 180)  # a doubtful 0 alone
+    ring(400, 40)  # a doubtful 0 alone
+    one(40, 180), corner(80, 180), one(130, 180)  # 1 7 1, the 7 read as no digit first
+    corner(400, 180)  # a lone corner
     result = Scanner(classifier=_RingsDoubtful()).scan(page)
-    assert [n.text for n in result.numbers] == ["101"]
-    assert [d.label for d in result.digits] == [1, 0, 1]
+    assert [n.text for n in result.numbers] == ["101", "171"]
+    assert [d.label for d in result.digits] == [1, 0, 1, 1, 7, 1]
     everything = Scanner(classifier=_RingsDoubtful(), min_confidence=0.0).scan(page)
-    assert [n.text for n in everything.numbers] == ["101"]  # under 0.5, never alone
+    assert [n.text for n in everything.numbers] == ["101", "171"]  # under 0.5, never alone
     sure_only = Scanner(classifier=_RingsDoubtful(), min_confidence=0.5).scan(page)
-    assert [n.text for n in sure_only.numbers] == ["1", "1"]
+    assert [n.text for n in sure_only.numbers] == ["1", "1", "1", "1"]
