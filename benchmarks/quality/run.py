@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import platform
 import sys
@@ -67,7 +68,9 @@ def run(pages: int, seed: int, conditions: tuple[str, ...], folder: Path, model:
         table(totals),
         "",
         f"Targets: digit F1 >= {TARGET_F1} and number exact-match >= {TARGET_NUMBERS}: "
-        f"**{'met' if met else 'not met'}** (F1 {overall.f1:.3f}, numbers {overall.number_exact:.3f}).",
+        f"**{'met' if met else 'not met'}** (F1 {overall.f1:.4f}, numbers {overall.number_exact:.4f}: "
+        f"{overall.found_numbers} of {overall.truth_numbers} read exactly, "
+        f"{math.ceil(TARGET_NUMBERS * overall.truth_numbers)} needed).",
         "",
         f"Generation {t1 - t0:.1f} s; scanning {t2 - t1:.1f} s for {n} pages "
         f"({1000 * (t2 - t1) / max(1, n):.0f} ms a page).",
