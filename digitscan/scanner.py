@@ -539,6 +539,13 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     >>> [d[1] for d in _drop_words([o, (t[0], 4, 0.9), five], [], [], 30)]
     [0, 4, 5]
 
+    A line of small figures on a page of large writing is judged by its own height: a 4 and a
+    0 beside a filled blob (a marker's 0, read as no digit) are no word:
+
+    >>> four, zero = (Box(100, 10, 20, 37), 4, 0.99), (Box(124, 10, 20, 37), 0, 0.99)
+    >>> [d[1] for d in _drop_words([four, zero], [Box(148, 10, 22, 37)], [], 60)]
+    [4, 0]
+
     The pieces of a broken digit beside full-height digits spoil nothing:
 
     >>> three = (Box(60, 0, 18, 30), 3, 0.99)
@@ -548,13 +555,22 @@ def _drop_words(found: list[tuple[Box, int, float]], rejected: list[Box], marks:
     # A blob the model can hardly read as any digit (a t as a 4 at 0.3) is as much a letter as
     # one it reads as no digit.
     unread = {k for k, (_, _, conf) in enumerate(found) if conf < WORD_UNREAD}
+    top = np.array([d[0].y for d in found], np.float64)
+    tall = np.array([d[0].h for d in found], np.float64)
+
+    def line_height(b: Box) -> float:
+        # "Shorter than the writing" on a line of small figures is judged by that line's digits
+        # (their upper quartile), not the page's: the line's own digits are no letters.
+        same = np.minimum(top + tall, b.y2) - np.maximum(top, b.y) >= 0.5 * np.minimum(tall, b.h)
+        return min(height, float(np.percentile(tall[same], 75))) if same.any() else height
+
     letters = [b for b in rejected + [found[k][0] for k in unread]
-               if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * height and 0.25 * b.h <= b.w <= 2.5 * b.h]
+               if 0.25 * height <= b.h <= WORD_LETTER_HEIGHT * line_height(b) and 0.25 * b.h <= b.w <= 2.5 * b.h]
     if not letters or not found:
         return found
     # Kinds: 0 a digit read, 1 a letter (no digit), 2 a mark (links a run, counts as neither).
     # A digit as tall as the writing is no letter of a printed label, nor does it link one.
-    short = [k for k, d in enumerate(found) if d[0].h <= WORD_LETTER_HEIGHT * height and k not in unread]
+    short = [k for k, d in enumerate(found) if d[0].h <= WORD_LETTER_HEIGHT * line_height(d[0]) and k not in unread]
     items = [(found[k][0], 0) for k in short] + [(b, 1) for b in letters] + [(m, 2) for m in marks]
     order = sorted(range(len(items)), key=lambda k: items[k][0].x)
     links = []
