@@ -244,7 +244,7 @@ class ScanConfig:
     """
 
     model: str | None = None
-    min_confidence: float = 0.3  # as Scanner's MIN_CONFIDENCE
+    min_confidence: float = 0.2  # as Scanner's MIN_CONFIDENCE
     max_pixels: int | None = None
     annotate: str | None = None
     threads: int | None = 1

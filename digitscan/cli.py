@@ -76,7 +76,7 @@ model_option = click.option(
 )
 # Scanner's MIN_CONFIDENCE and SURE_ALONE, written out: importing the scanner here (OpenCV,
 # NumPy) would slow `digitscan --help`.
-MIN_CONFIDENCE, SURE_ALONE = 0.3, 0.5
+MIN_CONFIDENCE, SURE_ALONE = 0.2, 0.5
 confidence_option = click.option(
     "--min-confidence", type=click.FloatRange(0.0, 1.0), default=MIN_CONFIDENCE, show_default=True,
     help=f"Leave out digits read with less confidence (one under {SURE_ALONE} stands only within a number).",

@@ -61,7 +61,7 @@ WORD_UNREAD = 0.5
 # The least confidence of a digit reported (the default of min_confidence), and of one standing
 # alone: a digit read with less than SURE_ALONE stands only within a number of surer digits
 # (see _doubtful_alone).
-MIN_CONFIDENCE = 0.3
+MIN_CONFIDENCE = 0.2
 SURE_ALONE = 0.5
 
 
