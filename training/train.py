@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = load_split(data, "train")
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
-    (x_train, y_train), (x_val, y_val) = split_validation(
-        images, labels, args.val_fraction, args.seed if args.split_seed is None else args.split_seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    (x_train, y_train), (x_val, y_val) = split_validation(images, labels, args.val_fraction, split_seed)
     n_neg = args.negatives if not args.limit else max(100, args.limit // 5)
     neg_train = make_negatives(n_neg, x_train, seed=args.seed + 1, letters=args.letter_share)
     neg_val = make_negatives(max(50, len(x_val) // 5), x_val, seed=args.seed + 2, letters=args.letter_share)
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     stage = {
         "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "epochs": args.epochs, "best_epoch": best_epoch, "seed": args.seed,
-        "split_seed": args.seed if args.split_seed is None else args.split_seed,
+        "split_seed": split_seed,
         "batch_size": args.batch_size, "val_fraction": args.val_fraction, "lr": args.lr,
         "schedule": args.schedule,
         "photo_share": args.photo_share, "page_share": args.page_share, "not_a_digit_weight": args.not_a_digit_weight,
