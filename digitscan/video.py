@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from .errors import ImageReadError, OutputError
-from .outputs import atomic_write_bytes, write_image
+from .outputs import atomic_write_bytes, ordinary_mode, write_image
 from .render import draw
 from .result import ScanResult
 from .scanner import Scanner
@@ -555,9 +555,7 @@ class VideoWriter:
             raise OutputError(f"{self.path}: cannot write here ({exc.strerror or exc})") from None
         os.close(fd)
         self._tmp = Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the video is an ordinary output
+        os.chmod(tmp, ordinary_mode(self.path))  # mkstemp makes it private; the video is an ordinary output
         with _quiet_opencv():
             writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height))
         if not writer.isOpened():

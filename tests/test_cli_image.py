@@ -112,3 +112,21 @@ def test_cli_confidence_defaults_are_the_scanners():
 
     assert (cli.MIN_CONFIDENCE, cli.SURE_ALONE) == (scanner.MIN_CONFIDENCE, scanner.SURE_ALONE)
     assert ScanConfig().min_confidence == scanner.MIN_CONFIDENCE
+
+
+def test_the_annotated_image_gets_ordinary_permissions(page_file, tmp_path):
+    """Written aside and renamed into place, the output still gets the permissions any new file
+    gets (mkstemp's are private), or keeps those of the file it replaces."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "annotated.png"
+        assert run("image", page_file, "-o", out).exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        out.chmod(0o640)
+        assert run("image", page_file, "-o", out).exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    finally:
+        os.umask(umask)
