@@ -73,7 +73,7 @@ class Scanner:
         backend: "auto", "litert" or "keras".
         min_confidence: digits read with less confidence than this are left out; one read with
             less than SURE_ALONE (0.5) is kept only within a number that holds a surer digit,
-            and not across a separator from it.
+            and not across a separator from it, or in a form's field.
         max_pixels: images declaring more pixels are refused before decoding.
         work_size: large images are first worked on at a size whose long side is at least this
             (JPEGs decoded at that size directly), and at a finer one if the writing is small.
@@ -175,7 +175,8 @@ class Scanner:
         if labels:
             kept = [(d, f) for d, f in kept if id(d) not in labels]
             ordered, numbers = grouped(kept)
-        doubtful = _doubtful_alone(ordered, numbers, SURE_ALONE)
+        # A form's field says that something is written there: a doubtful digit alone in it stands.
+        doubtful = _doubtful_alone(ordered, numbers, SURE_ALONE) - {id(d) for d, f in kept if f is not None}
         if doubtful:
             kept = [(d, f) for d, f in kept if id(d) not in doubtful]
             ordered, numbers = grouped(kept)

@@ -269,6 +269,10 @@ def test_a_doubtful_digit_stands_within_a_number_not_alone():
     result = Scanner(classifier=_RingsDoubtful()).scan(page)
     assert [n.text for n in result.numbers] == ["101", "171"]
     assert [d.label for d in result.digits] == [1, 0, 1, 1, 7, 1]
+    # Alone in a form's box, a doubtful digit stands: the box says something is written there.
+    boxed = page.copy()
+    cv2.rectangle(boxed, (360, 25), (580, 120), 20, 3)
+    assert [n.text for n in Scanner(classifier=_RingsDoubtful()).scan(boxed).numbers] == ["101", "0", "171"]
     everything = Scanner(classifier=_RingsDoubtful(), min_confidence=0.0).scan(page)
     assert [n.text for n in everything.numbers] == ["101", "171"]  # under 0.5, never alone
     sure_only = Scanner(classifier=_RingsDoubtful(), min_confidence=0.5).scan(page)
