@@ -175,8 +175,7 @@ class Scanner:
         if labels:
             kept = [(d, f) for d, f in kept if id(d) not in labels]
             ordered, numbers = grouped(kept)
-        # A form's field says that something is written there: a doubtful digit alone in it stands.
-        doubtful = _doubtful_alone(ordered, numbers, SURE_ALONE) - {id(d) for d, f in kept if f is not None}
+        doubtful = _doubtful_alone(ordered, numbers, SURE_ALONE, {id(d) for d, f in kept if f is not None})
         if doubtful:
             kept = [(d, f) for d, f in kept if id(d) not in doubtful]
             ordered, numbers = grouped(kept)
@@ -361,16 +360,20 @@ def _doubtful_blobs(boxes: list[Box], probs: np.ndarray, rejected: list[Box],
     return doubtful
 
 
-def _doubtful_alone(digits: list[Digit], numbers: list[Number], least: float) -> set[int]:
+def _doubtful_alone(digits: list[Digit], numbers: list[Number], least: float,
+                    fielded: set[int] | frozenset[int] = frozenset()) -> set[int]:
     """The ids of the digits read with less confidence than `least` that stand alone: in a
     number with no surer digit, or with a separator beside them (a printed label's letter before
     a colon). Within a number of surer digits, a doubtful digit is kept: a number is read as a
-    whole, and a digit dropped from it spoils it as surely as a digit misread.
+    whole, and a digit dropped from it spoils it as surely as a digit misread. So is one in a
+    form's field (`fielded`, ids of such digits): the field says that something is written there.
 
     >>> box = Box(0, 0, 10, 20)
     >>> digits = [Digit(4, 0.4, box), Digit(6, 0.99, box), Digit(3, 0.35, box), Digit(7, 0.4, box)]
     >>> numbers = [Number("4:63", 0.4, box, (0, 1, 2)), Number("7", 0.4, box, (3,))]
     >>> sorted(id(digits[i]) for i in (0, 3)) == sorted(_doubtful_alone(digits, numbers, 0.5))
+    True
+    >>> _doubtful_alone(digits, numbers, 0.5, {id(digits[3])}) == {id(digits[0])}
     True
     """
     doubtful: set[int] = set()
@@ -379,7 +382,7 @@ def _doubtful_alone(digits: list[Digit], numbers: list[Number], least: float) ->
         sure = [d.confidence >= least for d in members]
         at = [i for i, ch in enumerate(number.text) if ch.isdigit()]
         for k, digit in enumerate(members):
-            if sure[k]:
+            if sure[k] or id(digit) in fielded:
                 continue
             beside = [number.text[i] for i in (at[k] - 1, at[k] + 1) if 0 <= i < len(number.text)]
             if not any(sure) or not all(ch.isdigit() for ch in beside):
