@@ -216,5 +216,8 @@ def ink_from_contrast(contrast: np.ndarray, exclude: np.ndarray | None = None) -
     # Hysteresis, near enough: keep the weak pixels within a few pixels of a strong one.
     near = cv2.dilate(strong, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
     mask = cv2.bitwise_and(weak, near)
-    # Close pinholes in strokes, as a marker or an uneven pen leaves.
-    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (2, 2)))
+    # Close pinholes in strokes, as a marker or an uneven pen leaves. A 2x2 kernel has no centre:
+    # OpenCV anchors both steps of a closing at its lower right, which moves the whole mask a
+    # pixel right and down; eroding from the opposite corner puts it back where the ink is.
+    square = np.ones((2, 2), np.uint8)
+    return cv2.erode(cv2.dilate(mask, square, anchor=(1, 1)), square, anchor=(0, 0))

@@ -114,9 +114,12 @@ def test_a_digit_sitting_on_a_rule_keeps_its_foot():
     page = blank_page(600, 300)
     cv2.line(page, (0, 170), (600, 170), INK, 2)
     written = [place(page, "2", 70, left=200, bottom=170)]  # its base on the rule
+    rule_top = int(np.flatnonzero(page[:, 10] < 128).min())
     found = candidates(page)
     assert_whole(found, written, iou=0.85)
-    assert found[0].y2 >= written[0][1] + written[0][3] - 2, "the foot of the 2 was taken with the rule"
+    # Its foot is kept down to the rule but for the row right against it, which goes with the
+    # rule (a rule a little askew steps into that row).
+    assert found[0].y2 >= rule_top - 1, "the foot of the 2 was taken with the rule"
 
 
 def dashed_grid(page: np.ndarray, cell: int, dash: int, gap: int, gray: int = 150) -> None:
