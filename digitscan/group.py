@@ -167,9 +167,11 @@ def _separator(left: Box, right: Box, marks: list[Box]) -> str:
         start = left.x2 - 0.1 * h if hangs else left.x2 + clear
         if not (start <= m.x and cx > left.x2 and m.x2 + clear <= right.x and base - 0.2 * h <= cy <= base + 0.25 * h):
             continue
+        if hangs and m.h <= 0.5 * h and m.w <= 0.4 * h and m.w <= 2 * m.h:
+            return ","  # a comma's head and the tail it hangs by, as broad as a thick pen draws them
         if m.h > 0.4 * h or m.w > 0.3 * h or m.w > 2 * m.h:
             continue
-        if m.y2 > base + 0.08 * h or m.h > 1.4 * m.w:
+        if m.h > 1.4 * m.w:
             return ","
         if m.h <= 0.22 * h:
             # A second dot right above, near the digits' middle, makes a colon (a time, 12:30).

@@ -161,6 +161,8 @@ class Scanner:
             # are (where the faint lines of a printed form cross) is none.
             ink = float(np.median([_ink_depth(page.gray, b) for b, _, _ in found]))
             marks = [m for m in marks if _ink_depth(page.gray, m) >= 0.5 * ink]
+        if marks and found and cv2.countNonZero(seg.lines):
+            marks = [_through_line(m, seg.lines, [b for b, _, _ in found]) for m in marks]
         marks = [to_original(m) for m in marks]
         combs = {i for i, f in enumerate(fields) if f.comb}
 
@@ -660,6 +662,30 @@ def _dot(box: Box, height: float) -> bool:
     (True, False, False)
     """
     return max(box.w, box.h) <= 0.2 * height and box.h <= 2 * box.w and box.w <= 2 * box.h
+
+
+def _through_line(mark: Box, lines: np.ndarray, digits: list[Box]) -> Box:
+    """A mark standing on a printed line that the digits beside it stand clear of is a comma
+    whose tail ran on into the line (a cheque's amount line) and went with it: its box is
+    carried down through the line. A mark on a line the digits stand on too is left as it is:
+    a point written on a ruled line.
+
+    >>> lines = np.zeros((50, 100), np.uint8); lines[42:45] = 255
+    >>> digits = [Box(10, 15, 20, 25), Box(45, 15, 20, 25)]  # their feet at row 39
+    >>> _through_line(Box(33, 39, 5, 3), lines, digits)
+    Box(x=33, y=39, w=5, h=6)
+    >>> _through_line(Box(33, 39, 5, 3), lines, [Box(10, 17, 20, 25), Box(45, 17, 20, 25)])
+    Box(x=33, y=39, w=5, h=3)
+    """
+    y, cols = mark.y2, slice(max(0, mark.x - 1), mark.x2 + 1)
+    if y >= lines.shape[0] or not lines[y, cols].any():
+        return mark
+    beside = [d for d in digits if d.y < mark.y and abs(d.x + d.w / 2 - (mark.x + mark.w / 2)) <= 1.5 * d.h]
+    if not beside or any(d.y2 >= y for d in beside):
+        return mark
+    while y < lines.shape[0] and lines[y, cols].any():
+        y += 1
+    return Box(mark.x, mark.y, mark.w, y - mark.y)
 
 
 def _hangs_below(mark: Box | None, digit: Box) -> bool:

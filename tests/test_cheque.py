@@ -98,3 +98,38 @@ def test_a_digit_touching_the_frame_comes_out_alone(seed):
 def test_the_amount_is_read(scanner, seed):
     page, _ = cheque_field("8937", seed=seed)
     assert scanner.scan(page).texts == ["8937"]
+
+
+
+def _amount_with_separator(page: np.ndarray, x: int, height: int, line_gap: int, comma: bool, seed: int) -> None:
+    """Write '12' and '312' with a printed line `line_gap` pixels under the digits' feet (0:
+    they stand on it), and between them a point, or a hand's comma whose tail runs down into
+    the line."""
+    top = 8
+    left = write_number(page, "12", x, top, height=height, ink=45, nth=seed % 3)
+    right = write_number(page, "312", left[-1][0] + left[-1][2] + 14, top, height=height, ink=45, nth=seed % 3)
+    foot = max(y + h for _, y, _, h in left + right)  # the row under the lowest foot
+    line = foot + line_gap
+    cv2.line(page, (2, line), (page.shape[1] - 3, line), 90, 1)
+    x = left[-1][0] + left[-1][2] + 7
+    cv2.circle(page, (x, foot - (1 if comma else 2)), 2, 45, -1)  # a comma's head hangs lower
+    if comma:
+        cv2.line(page, (x + 1, foot - 1), (x - 1, line), 45, 2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_comma_whose_tail_runs_into_the_amount_line_is_a_comma(scanner, seed):
+    # The line goes, and the tail with it: what is left of the comma sits on the line like a
+    # point. The digits stand clear of the line, so the mark was cut by it.
+    page = guilloche(45, 150, seed=seed)
+    _amount_with_separator(page, 8, 24, 2, comma=True, seed=seed)
+    assert scanner.scan(page).texts == ["12,312"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, pytest.param(2, marks=pytest.mark.xfail(
+    strict=True, reason="this hand's 2s lose their base to the rule they stand on and read as 7s"))])
+def test_a_point_on_the_rule_the_digits_stand_on_stays_a_point(scanner, seed):
+    # Ruled paper: the digits and the point stand on one rule, and the point is no comma.
+    page = blank_page(300, 60)
+    _amount_with_separator(page, 30, 30, 0, comma=False, seed=seed)
+    assert scanner.scan(page).texts == ["12.312"]
