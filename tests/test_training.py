@@ -128,3 +128,18 @@ def test_a_second_model_holds_out_the_same_digits_and_can_keep_its_average(tmp_p
         assert stage["split_seed"] == 1 and stage["swa_kept"] and stage["best_epoch"] == 3
     assert runs["a"]["seed"] != runs["b"]["seed"]
     assert runs["a"]["val_digits"] == runs["b"]["val_digits"]
+
+
+def test_the_model_card_says_when_the_average_of_the_last_epochs_was_kept():
+    from types import SimpleNamespace
+
+    from training.export import _card
+
+    report = SimpleNamespace(per_class=[0.99] * 10, format=lambda: "")
+    stage = {"command": "python -m training.train ...", "epochs": 3, "best_epoch": 4, "val_accuracy": 0.979}
+    kept = _card({"files": {}}, {"int8": report}, {"float": 1.0, "int8": 0.999},
+                 {"stages": [{**stage, "swa_kept": True, "swa_epochs": 3}]})
+    assert "the average of the last 3 epochs' weights kept" in kept and "epoch 4" not in kept
+    best = _card({"files": {}}, {"int8": report}, {"float": 1.0, "int8": 0.999},
+                 {"stages": [{**stage, "best_epoch": 2, "swa_kept": False}]})
+    assert "best by validation epoch 2" in best

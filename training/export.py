@@ -106,8 +106,10 @@ def _card(manifest: dict, reports: dict, agreement: dict, training: dict) -> str
     stages = training.get("stages", [training] if training else [{}])
     t = stages[0]
     stage_lines = "\n".join(
-        f"- Stage {n}: `{st.get('command', '?')}`: {st.get('epochs', '?')} epochs, best by validation "
-        f"epoch {st.get('best_epoch', '?')} (validation accuracy {st.get('val_accuracy', 0) * 100:.2f}%, "
+        f"- Stage {n}: `{st.get('command', '?')}`: {st.get('epochs', '?')} epochs, "
+        + (f"the average of the last {st.get('swa_epochs')} epochs' weights kept" if st.get("swa_kept")
+           else f"best by validation epoch {st.get('best_epoch', '?')}")
+        + f" (validation accuracy {st.get('val_accuracy', 0) * 100:.2f}%, "
         f"digits and not-a-digit together); learning rate {st.get('lr', 1e-3):g} "
         f"({_SCHEDULES[st.get('schedule', 'plateau')]}), photo augmentation on "
         f"{st.get('photo_share', 1.0) * 100:.0f}% of examples"
