@@ -162,7 +162,8 @@ class Scanner:
             ink = float(np.median([_ink_depth(page.gray, b) for b, _, _ in found]))
             marks = [m for m in marks if _ink_depth(page.gray, m) >= 0.5 * ink]
         if marks and found and cv2.countNonZero(seg.lines):
-            marks = [_through_line(m, seg.lines, [b for b, _, _ in found]) for m in marks]
+            digit_boxes = [b for b, _, _ in found]
+            marks = [_through_line(m, seg.lines, digit_boxes) for m in marks]
         marks = [to_original(m) for m in marks]
         combs = {i for i, f in enumerate(fields) if f.comb}
 
