@@ -13,6 +13,22 @@ import numpy as np
 from .errors import OutputError
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux): setting
+    it to learn it, as `os.umask` must, would give a file another thread creates meanwhile (a
+    batch writes from several) the wrong permissions."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def ordinary_mode(path: Path) -> int:
     """The permissions an output at `path` should get: those of the file it replaces, else what
     `open()` gives a new file (0o666 less the umask). A file written aside by `mkstemp` is
@@ -20,9 +36,7 @@ def ordinary_mode(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

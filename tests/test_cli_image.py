@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -129,4 +131,22 @@ def test_the_annotated_image_gets_ordinary_permissions(page_file, tmp_path):
         assert run("image", page_file, "-o", out).exit_code == 0
         assert stat.S_IMODE(out.stat().st_mode) == 0o640
     finally:
+        os.umask(umask)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="the system does not tell the umask")
+def test_the_umask_is_read_without_being_set(monkeypatch):
+    # Setting the umask to learn it would, for that moment, give a file another thread of a batch
+    # creates the wrong permissions.
+    from digitscan import outputs
+
+    umask = os.umask(0o027)
+    try:
+        def refuse(mask):
+            raise AssertionError("the umask was set")
+
+        monkeypatch.setattr(outputs.os, "umask", refuse)
+        assert outputs._umask() == 0o027
+    finally:
+        monkeypatch.undo()
         os.umask(umask)
