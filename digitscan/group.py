@@ -9,6 +9,8 @@ field does.
 
 from __future__ import annotations
 
+from statistics import median
+
 import numpy as np
 
 from .result import Box, Digit, Number
@@ -64,8 +66,7 @@ def group_numbers(
     if not digits:
         return [], []
     field = {id(d): f for d, f in zip(digits, fields or [None] * len(digits))}
-    heights = np.array([d.box.h for d in digits], np.float32)
-    ref = float(np.median(heights))
+    ref = float(median(d.box.h for d in digits))
     lines: list[list[Digit]] = []
     for d in sorted(digits, key=lambda d: d.box.x):
         cy = d.box.y + d.box.h / 2
@@ -80,7 +81,7 @@ def group_numbers(
             lines.append([d])
         else:
             best.append(d)
-    lines.sort(key=lambda line: float(np.median([d.box.y + d.box.h / 2 for d in line])))
+    lines.sort(key=lambda line: float(median(d.box.y + d.box.h / 2 for d in line)))
 
     ordered: list[Digit] = []
     numbers: list[Number] = []
@@ -89,7 +90,7 @@ def group_numbers(
         seps: dict[int, str] = {}  # separator written before the digit at this index
         # Gaps are measured in the heights of this line's writing: a page may hold lines of
         # small figures beside lines written twice as large.
-        size = float(np.median([d.box.h for d in line]))
+        size = float(median(d.box.h for d in line))
         for d in line:
             if run:
                 prev = ordered[run[-1]]
@@ -133,13 +134,13 @@ def label_digits(ordered: list[Digit], numbers: list[Number],
     """
     if not numbers:
         return set()
-    writing = float(np.median([d.box.h for d in ordered]))
+    writing = float(median(d.box.h for d in ordered))
     out: set[int] = set()
     for a, b in zip(numbers, numbers[1:]):
         if (len(b.digits) == 1 and ordered[b.digits[0]].label == 1) or fielded.intersection(a.digits):
             continue
         small = max(ordered[i].box.h for i in a.digits)
-        tall = float(np.median([ordered[i].box.h for i in b.digits]))
+        tall = float(median(ordered[i].box.h for i in b.digits))
         middle = a.box.y + a.box.h / 2
         if (small < LABEL_SIZE * min(tall, writing) and 0 <= b.box.x - a.box.x2 <= LABEL_GAP * tall
                 and b.box.y <= middle <= b.box.y2):

@@ -34,7 +34,7 @@ def is_dark_background(gray: np.ndarray) -> bool:
     """
     step = max(1, -(-max(gray.shape) // 400))
     sample = np.ascontiguousarray(gray[::step, ::step])
-    middle = float(np.median(sample))
+    middle = _median_level(sample)
     if middle >= 170:
         # Boards are not photographed this bright; on light paper with little writing, the rare
         # outliers are the grain's, and they may stray either way.
@@ -49,6 +49,18 @@ def is_dark_background(gray: np.ndarray) -> bool:
             return False
     # Nothing stands out, or as much either way (a blank page's grain): go by how dark it is.
     return middle < 100
+
+
+def _median_level(image: np.ndarray) -> float:
+    """np.median of an 8-bit image, from its histogram: no sort of a hundred thousand pixels.
+
+    >>> a = np.array([[3, 9, 1, 7]], np.uint8); _median_level(a), float(np.median(a))
+    (5.0, 5.0)
+    """
+    below = np.cumsum(cv2.calcHist([image], [0], None, [256], [0, 256]).ravel())  # pixels at or below each level
+    n = image.size
+    lower, upper = np.searchsorted(below, [(n - 1) // 2 + 1, n // 2 + 1])
+    return (int(lower) + int(upper)) / 2
 
 
 _OUTLIERS = 0.002  # the share of pixels whose difference from their surroundings is compared

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 
 import cv2
 import numpy as np
@@ -159,7 +160,7 @@ class Scanner:
         if marks and found and back is None:
             # A comma is written with the pen that wrote the digits; a speck far paler than they
             # are (where the faint lines of a printed form cross) is none.
-            ink = float(np.median([_ink_depth(page.gray, b) for b, _, _ in found]))
+            ink = median(_ink_depth(page.gray, b) for b, _, _ in found)
             marks = [m for m in marks if _ink_depth(page.gray, m) >= 0.5 * ink]
         if marks and found and cv2.countNonZero(seg.lines):
             digit_boxes = [b for b, _, _ in found]
@@ -713,7 +714,7 @@ def _written_height(boxes: list[Box], probs: np.ndarray, height: float) -> float
     if len(probs):
         sure = (probs.argmax(axis=1) != NOT_A_DIGIT) & (probs.max(axis=1) >= 0.9)
         if sure.any():
-            written = float(np.median([b.h for b, s in zip(boxes, sure) if s]))
+            written = float(median(b.h for b, s in zip(boxes, sure) if s))
             return written if sure.sum() >= 3 else max(written, height)
     return height
 

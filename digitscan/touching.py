@@ -94,9 +94,8 @@ def cut_paths(crop: np.ndarray, cols: list[int], reach: int) -> np.ndarray:
         came[0, :, 1:] = total[:, :-1]
         came[1] = total
         came[2, :, :-1] = total[:, 1:]
-        step = came.argmin(axis=0)
-        moves[y] = step - 1
-        total = np.take_along_axis(came, step[None], 0)[0] + cost[y] + lean
+        moves[y] = came.argmin(axis=0) - 1
+        total = came.min(axis=0) + cost[y] + lean
     at = total.argmin(axis=1)
     paths = np.empty((len(cols), h), np.int64)
     rows = np.arange(len(cols))

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from digitscan.normalize import crops_to_mnist, normalize_crops, stroke_width, to_mnist
-from digitscan.preprocess import MIN_CONTRAST, _may_show_outside, contrast_map, ink_threshold, outside_page
+from digitscan.preprocess import MIN_CONTRAST, _may_show_outside, _median_level, contrast_map, ink_threshold, outside_page
 from digitscan.read import read_image
 from digitscan.result import Box
+from digitscan.segment import _components
+from digitscan.touching import cut_paths
 from tests.images import blank_page, digit_image, write_number
 
 
@@ -121,3 +123,56 @@ def test_a_large_jpeg_is_decoded_reduced_in_grayscale_and_its_colour_only_when_a
     assert np.array_equal(page.gray, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_2))
     assert page._full_gray is None and page._array is None  # nothing decoded at full size yet
     assert page.color().shape == (1200, 1600, 3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_blob_statistics_equal_opencvs(seed):
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((int(rng.integers(1, 300)), int(rng.integers(1, 300))), np.uint8)
+    for _ in range(int(rng.integers(0, 40))):
+        p1, p2 = (tuple(int(v) for v in rng.integers(0, 300, 2)) for _ in range(2))
+        cv2.line(mask, p1, p2, 255, int(rng.integers(1, 6)))
+    mask[rng.random(mask.shape) < 0.01] = 255  # single pixels too
+    labels, stats = _components(mask)
+    n, want_labels, want_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
+    assert np.array_equal(labels, want_labels)
+    assert np.array_equal(stats, want_stats[1:]) and len(stats) == n - 1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (7, 1), (2, 3), (300, 400), (301, 399)])
+def test_median_level_equals_numpys(shape):
+    rng = np.random.default_rng(sum(shape))
+    for image in (rng.integers(0, 256, shape), rng.integers(120, 124, shape), np.full(shape, 255)):
+        image = image.astype(np.uint8)
+        assert _median_level(image) == float(np.median(image))
+
+
+def test_bent_cuts_equal_the_plain_search():
+    """`cut_paths` against a plain dynamic programme over every row, one cut at a time."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(3, 40, 2))
+        crop = (rng.random((h, w)) < 0.3).astype(np.uint8) * 255
+        cols = sorted({0, w, *(int(c) for c in rng.integers(1, w, 3))})
+        reach = int(rng.integers(1, 5))
+        got = cut_paths(crop, cols, reach)
+        for n, col in enumerate(cols):
+            xs = np.clip(col + np.arange(-reach, reach + 1), 0, w)
+            ink = np.pad((crop > 0).astype(np.float32), ((0, 0), (0, 1)))
+            lean = 0.02 * np.abs(np.arange(-reach, reach + 1))
+            total = ink[0, xs] + lean
+            back = []
+            for y in range(1, h):
+                best = np.array([min((total[k + d], d) for d in (-1, 0, 1) if 0 <= k + d < len(xs))
+                                 for k in range(len(xs))], dtype=object)
+                back.append([d for _, d in best])
+                total = np.array([v for v, _ in best], np.float64) + ink[y, xs] + lean
+            at = int(np.argmin(total))
+            path = [0] * h
+            for y in range(h - 1, -1, -1):
+                path[y] = int(xs[at])
+                if y:
+                    at += back[y - 1][at]
+            if col <= 0 or col >= w:
+                path = [col] * h
+            assert got[n].tolist() == path
