@@ -68,19 +68,20 @@ def group_numbers(
     field = {id(d): f for d, f in zip(digits, fields or [None] * len(digits))}
     ref = float(median(d.box.h for d in digits))
     lines: list[list[Digit]] = []
+    ends: list[tuple[float, int]] = []  # the centre and height of each line's last digit
     for d in sorted(digits, key=lambda d: d.box.x):
-        cy = d.box.y + d.box.h / 2
-        best, best_dist = None, None
-        for line in lines:
-            last = line[-1].box
-            dist = abs(cy - (last.y + last.h / 2))
-            tol = 0.5 * max(ref, min(last.h, d.box.h))
-            if dist <= tol and (best_dist is None or dist < best_dist):
-                best, best_dist = line, dist
-        if best is None:
+        cy, h = d.box.y + d.box.h / 2, d.box.h
+        best, best_dist = -1, 0.0
+        for k, (last_cy, last_h) in enumerate(ends):
+            dist = abs(cy - last_cy)
+            if dist <= 0.5 * max(ref, min(last_h, h)) and (best < 0 or dist < best_dist):
+                best, best_dist = k, dist
+        if best < 0:
             lines.append([d])
+            ends.append((cy, h))
         else:
-            best.append(d)
+            lines[best].append(d)
+            ends[best] = (cy, h)
     lines.sort(key=lambda line: float(median(d.box.y + d.box.h / 2 for d in line)))
 
     ordered: list[Digit] = []

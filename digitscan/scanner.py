@@ -628,8 +628,7 @@ def _drop_overlaps(found: list[tuple[Box, int, float]]) -> list[tuple[Box, int, 
     keep = np.ones(len(found), bool)
     for i in range(len(found)):
         if keep[i]:
-            later = np.arange(len(found)) > i
-            keep[later & (covered[i] >= 0.6)] = False
+            keep[i + 1 :][covered[i, i + 1 :] >= 0.6] = False
     return [f for f, k in zip(found, keep) if k]
 
 
