@@ -147,6 +147,32 @@ def test_comb_fields_on_a_tilted_page_keep_their_numbers(scanner):
     assert scanner.scan(tilted).texts == ["41", "72"]
 
 
+def bow(page: np.ndarray, sag: float) -> np.ndarray:
+    """The page photographed bowing: its middle `sag` pixels lower than its sides, as a sheet
+    lying curled or held in the hand. Every row bends along a parabola; upright lines stay upright."""
+    h, w = page.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    dy = sag * (1 - ((xs - w / 2) / (w / 2)) ** 2)
+    return cv2.remap(page, xs, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("sag", [30, 50])
+def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
+    # Two columns of combs: those on the left lean one way, those on the right the other, by up
+    # to 5 degrees, and no turn of the whole page levels both. Each field is read level.
+    # (Bowed further, each field bends within itself, and its lines are no longer straight.)
+    page = blank_page(1100, 620)
+    numbers = [["4172", "9051"], ["3861", "2704"], ["5049", "6138"]]
+    for row, pair in enumerate(numbers):
+        y = 90 + row * 170
+        for col, text in enumerate(pair):
+            x = 90 + col * 560
+            comb(page, x, y, 4, 80, 100)
+            for k, ch in enumerate(text):
+                place(page, ch, 70, left=x + 80 * k + 14, top=y + 15)
+    assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
+
+
 @pytest.mark.parametrize("first, size, aside, down", [(224, 66, 8, 8), (272, 66, 8, 8), (56, 62, 6, -8)])
 def test_a_digit_across_the_walls_of_its_comb_cell_is_one_digit(scanner, first, size, aside, down):
     # Eight committed digits written large in a comb, each pushed against a wall and the top or

@@ -171,6 +171,21 @@ def test_a_grid_seen_at_an_angle():
     assert_whole(candidates(page), written, iou=0.75)
 
 
+def test_a_page_that_bows_is_turned_between_its_two_sides():
+    # Rules that fall 5 degrees on the left half of the page and rise 5 on the right (a sheet
+    # lying curled, seen from above), more of them on the left: turned by either side's tilt,
+    # the other side's lines would lean by 10 degrees.
+    from digitscan.segment import estimate_skew
+
+    page = blank_page(1200, 900)
+    for k, y in enumerate(range(100, 850, 75)):
+        drop = int(500 * np.tan(np.deg2rad(5)))
+        cv2.line(page, (40, y), (540, y + drop), 120, 2)
+        if k % 3:
+            cv2.line(page, (660, y + drop), (1160, y), 120, 2)
+    assert abs(estimate_skew(ink_mask(page))) < 1.0
+
+
 def test_digits_written_on_straight_rules_do_not_tilt_the_page():
     # Large digits sitting on each rule, more on the left: a line fitted to a rule's blob with
     # its digits leans toward them; the rule alone, from the columns without digits, does not.
