@@ -27,6 +27,9 @@ MIN_HEIGHT = 9  # pixels of the working image: below this no digit can be read
 # level, has its lines and walls looked for along its own tilt: a page that bows, or a photo in
 # strong perspective, tilts each field its own way, and no one turn of the page levels them all.
 MIN_FIELD_TILT = 1.5
+# Long lines tilted by at least this much (degrees) both ways, a quarter of them each way at
+# least, are those of a page that bows.
+BOW_TILT = 2.0
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,11 +120,13 @@ def estimate_skew(
     order = np.argsort(angles)
     cum = np.cumsum(np.array(weights)[order])
     ranked = np.array(angles)[order]
-    # Midway between the weighted quartiles: as robust as the median against a few lines thrown
-    # off by the writing on them, and on a page that bows (its left side's lines tilted one way,
-    # its right side's the other) it turns the page by neither side's tilt but between them.
     low, high = ranked[np.searchsorted(cum, cum[-1] / 4)], ranked[np.searchsorted(cum, 3 * cum[-1] / 4)]
-    return float((low + high) / 2)
+    if low <= -BOW_TILT and high >= BOW_TILT:
+        # A page that bows: its left side's lines tilt one way, its right side's the other. Turned
+        # by either side's tilt (the median's), the other side would tilt twice as much: it is
+        # turned midway between the two.
+        return float((low + high) / 2)
+    return float(ranked[np.searchsorted(cum, cum[-1] / 2)])  # weighted median
 
 
 def _line_angle(blob: np.ndarray) -> float | None:

@@ -184,6 +184,14 @@ def test_a_page_that_bows_is_turned_between_its_two_sides():
         if k % 3:
             cv2.line(page, (660, y + drop), (1160, y), 120, 2)
     assert abs(estimate_skew(ink_mask(page))) < 1.0
+    # Level everywhere but for lines bent near one edge (the spine of a notebook), a third of
+    # the lines' length: the page is level, and is not turned toward them.
+    page = blank_page(1200, 900)
+    for k, y in enumerate(range(100, 850, 75)):
+        cv2.line(page, (40, y), (700, y), 120, 2)
+        if k % 3 < 2:
+            cv2.line(page, (760, y), (1160, y - int(400 * np.tan(np.deg2rad(4)))), 120, 2)
+    assert abs(estimate_skew(ink_mask(page))) < 0.5
 
 
 def test_digits_written_on_straight_rules_do_not_tilt_the_page():
