@@ -30,6 +30,9 @@ MIN_FIELD_TILT = 1.5
 # Long lines tilted by at least this much (degrees) both ways, a quarter of them each way at
 # least, are those of a page that bows.
 BOW_TILT = 2.0
+# The tilts (degrees) at which the stretches of bent rules are looked for (see find_bent_lines);
+# the level search finds those within 3 degrees.
+BENT_SLOPES = (-10.0, -6.5, -3.5, 3.5, 6.5, 10.0)
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,9 +231,8 @@ def level_blob(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     slope = _top_edge_slope(roi > 0) if w >= h else None
     if slope is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(12)):
         return None
-    level = np.array([[1, 0, 0], [-slope, 1, max(0.0, slope * w)], [0, 0, 1]])
-    tall = h + int(np.ceil(abs(slope) * w)) + 1
-    image = cv2.warpAffine(roi, level[:2], (w, tall), flags=cv2.INTER_NEAREST, borderValue=0)
+    image, level = _shear_rows(roi, slope)
+    tall = image.shape[0]
     # The walls, measured on the level copy along its left and right edges (the top edge lying
     # down), which must agree: a digit that crosses one reaches out past it. A turn of the whole
     # page leans the walls of a field that the page's bow had left upright. (Between the top and
@@ -246,6 +248,66 @@ def level_blob(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     upright = np.array([[1, -lean, max(0.0, lean * tall)], [0, 1, 0], [0, 0, 1]]) @ level
     wide = w + int(np.ceil(abs(lean) * tall)) + 1
     return cv2.warpAffine(roi, upright[:2], (wide, tall), flags=cv2.INTER_NEAREST, borderValue=0), upright[:2]
+
+
+def _shear_rows(image: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image with each column moved up by `slope` times its x, on a canvas tall enough:
+    lines falling `slope` rows a column run level. Returns it and the 3x3 matrix that did it."""
+    h, w = image.shape
+    matrix = np.array([[1, 0, 0], [-slope, 1, max(0.0, slope * w)], [0, 0, 1]])
+    tall = h + int(np.ceil(abs(slope) * w)) + 1
+    return cv2.warpAffine(image, matrix[:2], (w, tall), flags=cv2.INTER_NEAREST, borderValue=0), matrix
+
+
+def _partly_thin(roi: np.ndarray, height: float) -> bool:
+    """Do a third of a blob's columns hold only a thin stroke, as a printed line's do (digits
+    standing on part of it), and those of digits written touching do not (a few percent)?"""
+    count = np.count_nonzero(roi, axis=0)
+    return int(np.count_nonzero((count > 0) & (count <= max(3.0, 0.15 * height)))) >= 0.3 * roi.shape[1]
+
+
+def find_bent_lines(mask: np.ndarray, found: np.ndarray, min_length: int, height: float) -> np.ndarray:
+    """The stretches of lines tilted 3-12 degrees that the level search left (`found`, what it
+    found) in a blob of lines: on a page that bows, its rules bend, and each stretch of them
+    tilts its own way. Looked for only when what is left holds such a stretch (see
+    `_tilted_line`) as long as a line."""
+    rest = cv2.subtract(mask, cv2.dilate(found, np.ones((3, 3), np.uint8)))
+    bent = np.zeros_like(mask)
+    if _longest_run(np.count_nonzero(rest, axis=0) > 0) < min_length:
+        return bent  # no run of inked columns as long as a line: nothing left as long (a field's walls)
+    if not any(bw >= min_length and _tilted_line(rest[y : y + bh, x : x + bw], height)
+               for x, y, bw, bh, _ in _components(rest)[1]):
+        return bent
+    for degrees in BENT_SLOPES:
+        # (In the whole blob: a stretch may run on into the part found level.)
+        image, matrix = _shear_rows(mask, float(np.tan(np.radians(degrees))))
+        stretch = find_lines(image, min_length, (True,))
+        if stretch.any():
+            bent |= unlevel(stretch, matrix[:2], mask)
+    return bent
+
+
+def _tilted_line(piece: np.ndarray, height: float) -> bool:
+    """Is what is left of a blob a stretch of line tilted 1.5-12 degrees: thin in a third of its
+    columns, and straight along its top or bottom edge (digits may stand on it, or hang from
+    it)? A digit's long stroke, the bar of a 4 run into the 0 beside it, is neither."""
+    if not _partly_thin(piece, height):
+        return False
+    ink = piece > 0
+    for slope in (_top_edge_slope(ink), _top_edge_slope(ink[::-1])):  # (digits stand on a rule)
+        if slope is not None and np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(12)):
+            return True
+    return False
+
+
+def _longest_run(on: np.ndarray) -> int:
+    """The length of the longest run of True in a 1-D boolean array.
+
+    >>> _longest_run(np.array([1, 1, 0, 1, 1, 1, 0], bool)), _longest_run(np.zeros(3, bool))
+    (3, 0)
+    """
+    edges = np.flatnonzero(np.diff(np.r_[0, on.astype(np.int8), 0]))
+    return int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
 
 
 def unlevel(found: np.ndarray, matrix: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -651,8 +713,8 @@ def _remove_lines(mask: np.ndarray, stats: np.ndarray, height: float) -> tuple[n
         # Another (a form's field) may be tilted its own way: it is searched level.
         level = None if askew else level_blob(mask[roi])
         if level is None:
-            lines[roi] |= (find_lines(mask[roi], long_line, (True,), askew)
-                           | find_lines(mask[roi], long_upright, (False,), askew))
+            straight = find_lines(mask[roi], long_line, (True,), askew) | find_lines(mask[roi], long_upright, (False,), askew)
+            lines[roi] |= straight | find_bent_lines(mask[roi], straight, long_line, height)
             continue
         image, matrix = level
         found = find_lines(image, long_line, (True,)) | find_lines(image, long_upright, (False,))

@@ -173,6 +173,22 @@ def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
     assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
 
 
+@pytest.mark.parametrize("sag", [40, 50])
+def test_numbers_on_a_ruled_page_that_bows(scanner, sag):
+    # The rules bend down to the middle of the page, each stretch of them tilted its own way,
+    # up to 10 degrees at the sides; the numbers sit on them, left and right.
+    page = blank_page(1000, 760)
+    for y in range(90, 740, 70):
+        cv2.line(page, (0, y), (999, y), 150, 1)
+    cv2.line(page, (70, 0), (70, 759), 110, 1)  # the margin
+    numbers = [("8125", "396"), ("4502", "16"), ("6518", "9401"), ("33", "7065")]
+    for row, (left, right) in enumerate(numbers):
+        rule = 160 + row * 140
+        write_number(page, left, 110, rule - 52, 52, nth=row)
+        write_number(page, right, 720, rule - 52, 52, nth=row + 1)
+    assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
+
+
 @pytest.mark.parametrize("first, size, aside, down", [(224, 66, 8, 8), (272, 66, 8, 8), (56, 62, 6, -8)])
 def test_a_digit_across_the_walls_of_its_comb_cell_is_one_digit(scanner, first, size, aside, down):
     # Eight committed digits written large in a comb, each pushed against a wall and the top or
