@@ -27,6 +27,7 @@ MIN_HEIGHT = 9  # pixels of the working image: below this no digit can be read
 # level, has its lines and walls looked for along its own tilt: a page that bows, or a photo in
 # strong perspective, tilts each field its own way, and no one turn of the page levels them all.
 MIN_FIELD_TILT = 1.5
+MAX_FIELD_TILT = 15.0  # ...and no more: beyond, a line is some other stroke
 # Long lines tilted by at least this much (degrees) both ways, a quarter of them each way at
 # least, are those of a page that bows.
 BOW_TILT = 2.0
@@ -206,10 +207,11 @@ def map_box(box: Box, matrix: np.ndarray, width: int, height: int) -> Box:
     return Box(int(np.floor(x1)), int(np.floor(y1)), max(1, int(np.ceil(x2 - x1))), max(1, int(np.ceil(y2 - y1))))
 
 
-def level_blob(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def level_blob(roi: np.ndarray, frame: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """A blob's box of the mask sheared so that its lines run level and its walls upright, and
     the 2x3 matrix that shears it; None when its lines are level already (within
-    MIN_FIELD_TILT degrees) or it holds no line to measure.
+    MIN_FIELD_TILT degrees) or it holds no line to measure. The blob's top edge is its top
+    line: a blob taller than wide is measured only if it is a `frame` (a box round one digit).
 
     Shears, not a turn: a page that bows tilts its lines and leaves its walls upright, and
     perspective tilts the two by different angles.
@@ -228,8 +230,8 @@ def level_blob(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     (0, True, True)
     """
     h, w = roi.shape
-    slope = _top_edge_slope(roi > 0) if w >= h else None
-    if slope is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(12)):
+    slope = _top_edge_slope(roi > 0) if w >= h or frame else None
+    if slope is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(MAX_FIELD_TILT)):
         return None
     image, level = _shear_rows(roi, slope)
     tall = image.shape[0]
@@ -243,7 +245,7 @@ def level_blob(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     lean = None
     if left is not None and right is not None and abs(left + right) <= np.tan(np.radians(1)):
         lean = (left - right) / 2
-    if lean is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(lean) <= np.tan(np.radians(12)):
+    if lean is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(lean) <= np.tan(np.radians(MAX_FIELD_TILT)):
         return image, level[:2]
     upright = np.array([[1, -lean, max(0.0, lean * tall)], [0, 1, 0], [0, 0, 1]]) @ level
     wide = w + int(np.ceil(abs(lean) * tall)) + 1
@@ -295,7 +297,7 @@ def _tilted_line(piece: np.ndarray, height: float) -> bool:
         return False
     ink = piece > 0
     for slope in (_top_edge_slope(ink), _top_edge_slope(ink[::-1])):  # (digits stand on a rule)
-        if slope is not None and np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(12)):
+        if slope is not None and np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(MAX_FIELD_TILT)):
             return True
     return False
 
@@ -556,14 +558,22 @@ def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.
     big = np.flatnonzero((stats[:, cv2.CC_STAT_WIDTH] >= min_side) & (stats[:, cv2.CC_STAT_HEIGHT] >= min_side))
     for i in big:
         x, y, w, h, _ = stats[i]
-        if w > 12 * h or not _may_be_frame(mask[y : y + h, x : x + w]):
+        if w > 12 * h:
             continue
         comp = np.where(labels[y : y + h, x : x + w] == i + 1, 255, 0).astype(np.uint8)
-        lines, sides = _frame_lines(comp)
+        # A box tilted its own way (on a page that bows) is taken out level, where the strokes
+        # that touched it are mended across it, and what is left is sheared back.
+        level = level_blob(comp, frame=True)
+        if not (_may_be_frame(mask[y : y + h, x : x + w]) or (level is not None and _may_be_frame(level[0]))):
+            continue
+        lines, sides = _frame_lines(comp if level is None else level[0])
         if sides < 3:
             continue
-        stroke = max(1, int(round(_stroke(lines))))
-        cleaned = remove_lines(comp, lines, stroke)
+        if level is None:
+            cleaned = remove_lines(comp, lines, max(1, int(round(_stroke(lines)))))
+        else:
+            kept = remove_lines(level[0], lines, max(1, int(round(_stroke(lines)))))
+            cleaned = cv2.warpAffine(kept, level[1], (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
         if out is None:
             out = mask.copy()
         view = out[y : y + h, x : x + w]

@@ -173,6 +173,23 @@ def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
     assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
 
 
+@pytest.mark.parametrize("degrees", [5, 11])
+def test_digits_touching_boxes_tilted_their_own_way(scanner, degrees):
+    # One digit a box, sitting on its bottom line, the boxes' lines tilted (on the left one way,
+    # on the right the other) and their sides upright, as where a page bows. Taken out level.
+    page = blank_page(1000, 420)
+    write_number(page, "2846", 80, 40, 64)
+    write_number(page, "9153", 500, 40, 64)
+    slope = np.tan(np.radians(degrees))
+    for k, ch in enumerate("3705"):
+        x, y, w, h = 80 + k * 220, 200, 80, 100
+        s = slope if k < 2 else -slope
+        corners = np.array([[x, y], [x + w, y + s * w], [x + w, y + h + s * w], [x, y + h]], np.int32)
+        cv2.polylines(page, [corners], True, 40, 2)
+        place(page, ch, 66, left=x + 14, bottom=y + h - 1 + int(s * 14 if s > 0 else s * 60))
+    assert scanner.scan(page).texts == ["2846", "9153", "3", "7", "0", "5"]
+
+
 @pytest.mark.parametrize("sag", [40, 50])
 def test_numbers_on_a_ruled_page_that_bows(scanner, sag):
     # The rules bend down to the middle of the page, each stretch of them tilted its own way,
