@@ -547,18 +547,28 @@ def _frame_lines(comp: np.ndarray) -> tuple[np.ndarray, int]:
     return lines, sides
 
 
+def _closed_corners(comp: np.ndarray) -> bool:
+    """Is there ink at all four corners of a blob's box (within a tenth of its size)?"""
+    h, w = comp.shape
+    ch, cw = max(2, h // 10), max(2, w // 10)
+    return all(comp[rows, cols].any() for rows in (slice(0, ch), slice(h - ch, h)) for cols in (slice(0, cw), slice(w - cw, w)))
+
+
 def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.ndarray) -> np.ndarray | None:
     """Remove the outlines of boxes (form fields) from the mask, keeping what is written in them.
 
     Returns the new mask, or None when no blob was a frame.
     """
     out = None
-    # A box is drawn larger than the writing it is made for.
+    # A box is drawn larger than the writing it is made for. But on a page of boxes each holding
+    # a digit that touches it, the writing's height measured is the boxes' own: a blob of about
+    # that size is a box too when it is closed, ink in all four corners (a bold 0 is round there).
     min_side = max(12, 1.05 * height) if height else 12
-    big = np.flatnonzero((stats[:, cv2.CC_STAT_WIDTH] >= min_side) & (stats[:, cv2.CC_STAT_HEIGHT] >= min_side))
+    least = max(12, 0.6 * height) if height else 12
+    big = np.flatnonzero((stats[:, cv2.CC_STAT_WIDTH] >= least) & (stats[:, cv2.CC_STAT_HEIGHT] >= least))
     for i in big:
         x, y, w, h, _ = stats[i]
-        if w > 12 * h:
+        if w > 12 * h or (min(w, h) < min_side and not _closed_corners(mask[y : y + h, x : x + w])):
             continue
         comp = np.where(labels[y : y + h, x : x + w] == i + 1, 255, 0).astype(np.uint8)
         # A box tilted its own way (on a page that bows) is taken out level, where the strokes

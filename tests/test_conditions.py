@@ -173,6 +173,22 @@ def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
     assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
 
 
+@pytest.mark.parametrize("degrees", [0, 4])
+def test_a_page_of_boxes_each_with_a_digit_that_touches_it(scanner, degrees):
+    # Nothing else written on the page: the writing's height measured is the boxes' own, and a
+    # box was taken out only when larger than the writing. Closed, ink in its four corners, it is
+    # a box. (Tilted 8 degrees or more, its corners hold no ink, and the box stays.)
+    page = blank_page(900, 300)
+    slope = np.tan(np.radians(degrees))
+    for k, ch in enumerate("3705"):
+        x, y, w, h = 80 + k * 200, 100, 70, 90
+        s = slope if k < 2 else -slope
+        corners = np.array([[x, y], [x + w, y + s * w], [x + w, y + h + s * w], [x, y + h]], np.int32)
+        cv2.polylines(page, [corners], True, 40, 2)
+        place(page, ch, 72, left=x + 14, bottom=y + h - 1 + int(s * 20))
+    assert scanner.scan(page).texts == ["3", "7", "0", "5"]
+
+
 @pytest.mark.parametrize("degrees", [5, 11])
 def test_digits_touching_boxes_tilted_their_own_way(scanner, degrees):
     # One digit a box, sitting on its bottom line, the boxes' lines tilted (on the left one way,
