@@ -173,19 +173,27 @@ def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
     assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
 
 
+def boxed_digits(page: np.ndarray, text: str, *, left: int, top: int, box: tuple[int, int], pitch: int,
+                 size: int, degrees: float, foot: tuple[int, int] = (14, 60)) -> None:
+    """One digit a box, each standing on its box's bottom line; the boxes' lines tilted by
+    `degrees` (the first half of them falling to the right, the rest rising) and their sides
+    upright, as where a page bows. `foot`: how far into the box the digit's foot is set on the
+    line, for a falling line and for a rising one."""
+    w, h = box
+    for k, ch in enumerate(text):
+        x, s = left + k * pitch, np.tan(np.radians(degrees if k < len(text) // 2 else -degrees))
+        corners = np.array([[x, top], [x + w, top + s * w], [x + w, top + h + s * w], [x, top + h]], np.int32)
+        cv2.polylines(page, [corners], True, 40, 2)
+        place(page, ch, size, left=x + 14, bottom=top + h - 1 + int(s * foot[0 if s > 0 else 1]))
+
+
 @pytest.mark.parametrize("degrees", [0, 4])
 def test_a_page_of_boxes_each_with_a_digit_that_touches_it(scanner, degrees):
     # Nothing else written on the page: the writing's height measured is the boxes' own, and a
     # box was taken out only when larger than the writing. Closed, ink in its four corners, it is
     # a box. (Tilted 8 degrees or more, its corners hold no ink, and the box stays.)
     page = blank_page(900, 300)
-    slope = np.tan(np.radians(degrees))
-    for k, ch in enumerate("3705"):
-        x, y, w, h = 80 + k * 200, 100, 70, 90
-        s = slope if k < 2 else -slope
-        corners = np.array([[x, y], [x + w, y + s * w], [x + w, y + h + s * w], [x, y + h]], np.int32)
-        cv2.polylines(page, [corners], True, 40, 2)
-        place(page, ch, 72, left=x + 14, bottom=y + h - 1 + int(s * 20))
+    boxed_digits(page, "3705", left=80, top=100, box=(70, 90), pitch=200, size=72, degrees=degrees, foot=(20, 20))
     assert scanner.scan(page).texts == ["3", "7", "0", "5"]
 
 
@@ -196,13 +204,7 @@ def test_digits_touching_boxes_tilted_their_own_way(scanner, degrees):
     page = blank_page(1000, 420)
     write_number(page, "2846", 80, 40, 64)
     write_number(page, "9153", 500, 40, 64)
-    slope = np.tan(np.radians(degrees))
-    for k, ch in enumerate("3705"):
-        x, y, w, h = 80 + k * 220, 200, 80, 100
-        s = slope if k < 2 else -slope
-        corners = np.array([[x, y], [x + w, y + s * w], [x + w, y + h + s * w], [x, y + h]], np.int32)
-        cv2.polylines(page, [corners], True, 40, 2)
-        place(page, ch, 66, left=x + 14, bottom=y + h - 1 + int(s * 14 if s > 0 else s * 60))
+    boxed_digits(page, "3705", left=80, top=200, box=(80, 100), pitch=220, size=66, degrees=degrees)
     assert scanner.scan(page).texts == ["2846", "9153", "3", "7", "0", "5"]
 
 
