@@ -210,7 +210,8 @@ def map_box(box: Box, matrix: np.ndarray, width: int, height: int) -> Box:
 def level_blob(roi: np.ndarray, frame: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """A blob's box of the mask sheared so that its lines run level and its walls upright, and
     the 2x3 matrix that shears it; None when its lines are level already (within
-    MIN_FIELD_TILT degrees) or it holds no line to measure. The blob's top edge is its top
+    MIN_FIELD_TILT degrees), tilted more than MAX_FIELD_TILT, or holds no line to measure. The
+    blob's top edge is its top
     line: a blob taller than wide is measured only if it is a `frame` (a box round one digit).
 
     Shears, not a turn: a page that bows tilts its lines and leaves its walls upright, and
@@ -238,9 +239,11 @@ def level_blob(roi: np.ndarray, frame: bool = False) -> tuple[np.ndarray, np.nda
     # The walls, measured on the level copy along its left and right edges (the top edge lying
     # down), which must agree: a digit that crosses one reaches out past it. A turn of the whole
     # page leans the walls of a field that the page's bow had left upright. (Between the top and
-    # bottom lines: where they round off, the edges are theirs.)
-    tall_now = image.shape[0]
-    sides = image[tall_now // 6 : tall_now - tall_now // 6] > 0
+    # bottom lines, a sixth of the way in from each: where they round off, the edges are theirs.)
+    rows = np.flatnonzero(image.any(axis=1))
+    top, foot = int(rows[0]), int(rows[-1]) + 1
+    inset = (foot - top) // 6
+    sides = image[top + inset : foot - inset] > 0
     left, right = _top_edge_slope(sides.T), _top_edge_slope(sides[:, ::-1].T)
     lean = None
     if left is not None and right is not None and abs(left + right) <= np.tan(np.radians(1)):
@@ -269,7 +272,7 @@ def _partly_thin(roi: np.ndarray, height: float) -> bool:
 
 
 def find_bent_lines(mask: np.ndarray, found: np.ndarray, min_length: int, height: float) -> np.ndarray:
-    """The stretches of lines tilted 3-12 degrees that the level search left (`found`, what it
+    """The stretches of lines tilted 1.5-15 degrees that the level search left (`found`, what it
     found) in a blob of lines: on a page that bows, its rules bend, and each stretch of them
     tilts its own way. Looked for only when what is left holds such a stretch (see
     `_tilted_line`) as long as a line."""
@@ -290,9 +293,10 @@ def find_bent_lines(mask: np.ndarray, found: np.ndarray, min_length: int, height
 
 
 def _tilted_line(piece: np.ndarray, height: float) -> bool:
-    """Is what is left of a blob a stretch of line tilted 1.5-12 degrees: thin in a third of its
-    columns, and straight along its top or bottom edge (digits may stand on it, or hang from
-    it)? A digit's long stroke, the bar of a 4 run into the 0 beside it, is neither."""
+    """Is what is left of a blob a stretch of line tilted 1.5-15 degrees (MIN_FIELD_TILT to
+    MAX_FIELD_TILT): thin in a third of its columns, and straight along its top or bottom edge
+    (digits may stand on it, or hang from it)? A digit's long stroke, the bar of a 4 run into
+    the 0 beside it, is neither."""
     if not _partly_thin(piece, height):
         return False
     ink = piece > 0
@@ -548,7 +552,9 @@ def _frame_lines(comp: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _closed_corners(comp: np.ndarray) -> bool:
-    """Is there ink at all four corners of a blob's box (within a tenth of its size)?"""
+    """Is there ink at all four corners of a box (within a tenth of its size, 2 pixels at least)?
+    (The box of a blob in the mask: another blob's ink there counts too, and the frame tests that
+    follow judge the blob alone.)"""
     h, w = comp.shape
     ch, cw = max(2, h // 10), max(2, w // 10)
     return all(comp[rows, cols].any() for rows in (slice(0, ch), slice(h - ch, h)) for cols in (slice(0, cw), slice(w - cw, w)))
@@ -596,7 +602,9 @@ def _stroke(mask: np.ndarray) -> float:
     if not area:
         return 1.0
     edges = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    return max(1.0, 4.0 * area / max(1, int(np.count_nonzero(edges))))
+    # (No wider than half the mask: a mask all ink has no edge inside it, and a kernel built
+    # from its "stroke" would be wider than memory.)
+    return min(max(1.0, 4.0 * area / max(1, int(np.count_nonzero(edges)))), max(1.0, min(mask.shape) / 2))
 
 
 class Field(NamedTuple):

@@ -194,6 +194,42 @@ def test_a_page_that_bows_is_turned_between_its_two_sides():
     assert abs(estimate_skew(ink_mask(page))) < 0.5
 
 
+@pytest.mark.parametrize("tilt, lean", [(4, 6), (-12, 6), (12, -6), (12, 0)])
+def test_a_field_tilted_its_own_way_is_levelled_lines_and_walls(tilt, lean):
+    # A comb whose lines fall `tilt` degrees and whose walls lean `lean` degrees (perspective,
+    # or a page turned by another part's tilt): levelled, its lines run along rows and its
+    # walls down columns, and shearing back puts every pixel where it was.
+    from digitscan.segment import level_blob, unlevel
+
+    slope, leaning = np.tan(np.deg2rad(tilt)), np.tan(np.deg2rad(lean))
+    mask = np.zeros((200, 400), np.uint8)
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return int(round(40 + x + leaning * y)), int(round(90 + y + slope * x))
+
+    for y in (0, 40):  # a field far longer than tall: levelled, its copy is mostly empty rows
+        cv2.line(mask, at(0, y), at(300, y), 255, 2)
+    for x in range(0, 301, 60):
+        cv2.line(mask, at(x, 0), at(x, 40), 255, 2)
+    x, y, w, h = cv2.boundingRect(mask)
+    roi = mask[y : y + h, x : x + w]
+    image, matrix = level_blob(roi)
+    ink = image > 0
+    assert np.count_nonzero(ink.sum(axis=1) > 250) >= 2  # the two lines, each along a row or two
+    assert np.count_nonzero(ink.sum(axis=0) >= 36) >= 6  # the six walls, each down a column
+    assert np.array_equal(unlevel(image, matrix, roi) & roi, roi)
+
+
+def test_a_mask_all_ink_is_no_line_and_no_crash():
+    # A blob that fills its box has no edge inside it: its "stroke" was measured as four times
+    # its area, and mending across a line with a kernel that wide crashed OpenCV.
+    from digitscan.segment import _components, _remove_lines
+
+    mask = np.full((300, 40), 255, np.uint8)
+    cleaned, _ = _remove_lines(mask, _components(mask)[1], 20.0)
+    assert cleaned.shape == mask.shape
+
+
 def test_digits_written_on_straight_rules_do_not_tilt_the_page():
     # Large digits sitting on each rule, more on the left: a line fitted to a rule's blob with
     # its digits leans toward them; the rule alone, from the columns without digits, does not.
