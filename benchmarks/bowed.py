@@ -27,18 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quality.synth import CONDITIONS, DigitBank, make_page, page_seed  # noqa: E402
+from benchmarks.quality.synth import CONDITIONS, DigitBank, bow, make_page, page_seed  # noqa: E402
 from digitscan import Scanner  # noqa: E402
 
 BENT = ("clean", "ruled", "grid", "boxes", "geometry")
-
-
-def bow(image: np.ndarray, sag: float) -> np.ndarray:
-    """The photo with every row bent along a parabola, its middle `sag` of the height lower."""
-    h, w = image.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    dy = sag * h * (1 - ((xs - w / 2) / (w / 2)) ** 2)
-    return cv2.remap(image, xs, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def read_right(scanner: Scanner, image: np.ndarray, written: list[str]) -> int:
@@ -72,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             row[0] += len(page.texts)
             row[1] += read_right(scanner, image, page.texts)
             for k, sag in enumerate(sags):
-                row[2 + k] += read_right(scanner, bow(image, sag), page.texts)
+                row[2 + k] += read_right(scanner, bow(image, sag * image.shape[0]), page.texts)
         totals += row
         print(f"{condition:>12}" + "".join(f"{v:>12}" for v in row))
     print(f"{'all':>12}" + "".join(f"{v:>12}" for v in totals))

@@ -5,8 +5,9 @@
 For a 1600x1200 and a 4032x3024 JPEG page of handwritten numbers: the median time of
 `cv2.imread` alone and of `Scanner().scan(path)` (decode included), timed in turns, and their
 ratio (goal: at most 2x), and beside it the floor: decoding at the working size and one
-classifier call on the digits found, the least any scan with this model does. Then where a scan's time goes, stage by stage, and the peak resident
-memory of a fresh process that scans the 12-megapixel photo (goal: under 300 MB).
+classifier call on the digits found, the least any scan with this model does. Then where a
+scan's time goes, stage by stage, and the peak resident memory of a fresh process that scans
+the 12-megapixel photo (goal: under 300 MB).
 """
 
 from __future__ import annotations

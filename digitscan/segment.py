@@ -211,8 +211,8 @@ def level_blob(roi: np.ndarray, frame: bool = False) -> tuple[np.ndarray, np.nda
     """A blob's box of the mask sheared so that its lines run level and its walls upright, and
     the 2x3 matrix that shears it; None when its lines are level already (within
     MIN_FIELD_TILT degrees), tilted more than MAX_FIELD_TILT, or holds no line to measure. The
-    blob's top edge is its top
-    line: a blob taller than wide is measured only if it is a `frame` (a box round one digit).
+    blob's top edge is its top line: a blob taller than wide is measured only if it is a `frame`
+    (a box round one digit).
 
     Shears, not a turn: a page that bows tilts its lines and leaves its walls upright, and
     perspective tilts the two by different angles.
@@ -232,7 +232,7 @@ def level_blob(roi: np.ndarray, frame: bool = False) -> tuple[np.ndarray, np.nda
     """
     h, w = roi.shape
     slope = _top_edge_slope(roi > 0) if w >= h or frame else None
-    if slope is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(MAX_FIELD_TILT)):
+    if not _field_tilt(slope):
         return None
     image, level = _shear_rows(roi, slope)
     tall = image.shape[0]
@@ -248,11 +248,16 @@ def level_blob(roi: np.ndarray, frame: bool = False) -> tuple[np.ndarray, np.nda
     lean = None
     if left is not None and right is not None and abs(left + right) <= np.tan(np.radians(1)):
         lean = (left - right) / 2
-    if lean is None or not np.tan(np.radians(MIN_FIELD_TILT)) <= abs(lean) <= np.tan(np.radians(MAX_FIELD_TILT)):
+    if not _field_tilt(lean):
         return image, level[:2]
     upright = np.array([[1, -lean, max(0.0, lean * tall)], [0, 1, 0], [0, 0, 1]]) @ level
     wide = w + int(np.ceil(abs(lean) * tall)) + 1
     return cv2.warpAffine(roi, upright[:2], (wide, tall), flags=cv2.INTER_NEAREST, borderValue=0), upright[:2]
+
+
+def _field_tilt(slope: float | None) -> bool:
+    """Is a slope (rows per column) one that `level_blob` levels: MIN_FIELD_TILT to MAX_FIELD_TILT?"""
+    return slope is not None and np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(MAX_FIELD_TILT))
 
 
 def _shear_rows(image: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:
@@ -300,10 +305,8 @@ def _tilted_line(piece: np.ndarray, height: float) -> bool:
     if not _partly_thin(piece, height):
         return False
     ink = piece > 0
-    for slope in (_top_edge_slope(ink), _top_edge_slope(ink[::-1])):  # (digits stand on a rule)
-        if slope is not None and np.tan(np.radians(MIN_FIELD_TILT)) <= abs(slope) <= np.tan(np.radians(MAX_FIELD_TILT)):
-            return True
-    return False
+    # (Its bottom edge too: digits stand on a rule.)
+    return _field_tilt(_top_edge_slope(ink)) or _field_tilt(_top_edge_slope(ink[::-1]))
 
 
 def _longest_run(on: np.ndarray) -> int:
@@ -322,9 +325,13 @@ def unlevel(found: np.ndarray, matrix: np.ndarray, roi: np.ndarray) -> np.ndarra
     A pixel sheared there and back may land one pixel beside where it was: grown by that pixel,
     nothing found is left behind as a sliver along a wall (which reads as a 1, or joins the digit
     beside it)."""
-    h, w = roi.shape
-    back = cv2.warpAffine(found, matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
-    return cv2.dilate(back, np.ones((3, 3), np.uint8)) & roi
+    return cv2.dilate(_shear_back(found, matrix, roi.shape), np.ones((3, 3), np.uint8)) & roi
+
+
+def _shear_back(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An image made by `level_blob` (or `_shear_rows`) with `matrix`, back in a box of `shape`."""
+    h, w = shape
+    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
 
 
 def _line_kernel(length: int, horizontal: bool) -> np.ndarray:
@@ -585,11 +592,11 @@ def strip_frames(mask: np.ndarray, height: float, labels: np.ndarray, stats: np.
         lines, sides = _frame_lines(comp if level is None else level[0])
         if sides < 3:
             continue
+        stroke = max(1, int(round(_stroke(lines))))
         if level is None:
-            cleaned = remove_lines(comp, lines, max(1, int(round(_stroke(lines)))))
+            cleaned = remove_lines(comp, lines, stroke)
         else:
-            kept = remove_lines(level[0], lines, max(1, int(round(_stroke(lines)))))
-            cleaned = cv2.warpAffine(kept, level[1], (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0)
+            cleaned = _shear_back(remove_lines(level[0], lines, stroke), level[1], comp.shape)
         if out is None:
             out = mask.copy()
         view = out[y : y + h, x : x + w]

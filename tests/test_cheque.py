@@ -100,7 +100,6 @@ def test_the_amount_is_read(scanner, seed):
     assert scanner.scan(page).texts == ["8937"]
 
 
-
 def _amount_with_separator(page: np.ndarray, x: int, height: int, line_gap: int, comma: bool, seed: int) -> None:
     """Write '12' and '312' with a printed line `line_gap` pixels under the digits' feet (0:
     they stand on it), and between them a point, or a hand's comma whose tail runs down into

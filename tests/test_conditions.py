@@ -147,15 +147,6 @@ def test_comb_fields_on_a_tilted_page_keep_their_numbers(scanner):
     assert scanner.scan(tilted).texts == ["41", "72"]
 
 
-def bow(page: np.ndarray, sag: float) -> np.ndarray:
-    """The page photographed bowing: its middle `sag` pixels lower than its sides, as a sheet
-    lying curled or held in the hand. Every row bends along a parabola; upright lines stay upright."""
-    h, w = page.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    dy = sag * (1 - ((xs - w / 2) / (w / 2)) ** 2)
-    return cv2.remap(page, xs, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 @pytest.mark.parametrize("sag", [30, 50])
 def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
     # Two columns of combs: those on the left lean one way, those on the right the other, by up
@@ -170,7 +161,7 @@ def test_comb_fields_on_a_page_that_bows_keep_their_numbers(scanner, sag):
             comb(page, x, y, 4, 80, 100)
             for k, ch in enumerate(text):
                 place(page, ch, 70, left=x + 80 * k + 14, top=y + 15)
-    assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
+    assert scanner.scan(synth.bow(page, sag)).texts == [n for pair in numbers for n in pair]
 
 
 def boxed_digits(page: np.ndarray, text: str, *, left: int, top: int, box: tuple[int, int], pitch: int,
@@ -221,7 +212,7 @@ def test_numbers_on_a_ruled_page_that_bows(scanner, sag):
         rule = 160 + row * 140
         write_number(page, left, 110, rule - 52, 52, nth=row)
         write_number(page, right, 720, rule - 52, 52, nth=row + 1)
-    assert scanner.scan(bow(page, sag)).texts == [n for pair in numbers for n in pair]
+    assert scanner.scan(synth.bow(page, sag)).texts == [n for pair in numbers for n in pair]
 
 
 @pytest.mark.parametrize("first, size, aside, down", [(224, 66, 8, 8), (272, 66, 8, 8), (56, 62, 6, -8)])

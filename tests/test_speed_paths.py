@@ -14,7 +14,7 @@ from digitscan.normalize import crops_to_mnist, normalize_crops, stroke_width, t
 from digitscan.preprocess import MIN_CONTRAST, _may_show_outside, _median_level, contrast_map, ink_threshold, outside_page
 from digitscan.read import read_image
 from digitscan.result import Box
-from digitscan.segment import _components
+from digitscan.segment import _components, find_blobs
 from digitscan.touching import cut_paths
 from tests.images import blank_page, digit_image, write_number
 
@@ -125,18 +125,35 @@ def test_a_large_jpeg_is_decoded_reduced_in_grayscale_and_its_colour_only_when_a
     assert page.color().shape == (1200, 1600, 3)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_blob_statistics_equal_opencvs(seed):
+def _lines_and_specks(seed: int) -> np.ndarray:
+    """A mask of any size (one pixel wide or tall too) holding strokes and single pixels."""
     rng = np.random.default_rng(seed)
     mask = np.zeros((int(rng.integers(1, 300)), int(rng.integers(1, 300))), np.uint8)
     for _ in range(int(rng.integers(0, 40))):
         p1, p2 = (tuple(int(v) for v in rng.integers(0, 300, 2)) for _ in range(2))
         cv2.line(mask, p1, p2, 255, int(rng.integers(1, 6)))
-    mask[rng.random(mask.shape) < 0.01] = 255  # single pixels too
+    mask[rng.random(mask.shape) < 0.01] = 255
+    return mask
+
+
+def _dense(density: float) -> np.ndarray:
+    """A 90x130 mask of 2x2 specks, few or many."""
+    mask = (np.random.default_rng(0).random((90, 130)) < density).astype(np.uint8) * 255
+    return cv2.dilate(mask, np.ones((2, 2), np.uint8))
+
+
+@pytest.mark.parametrize("make, arg", [(_lines_and_specks, seed) for seed in range(4)]
+                         + [(_dense, d) for d in (0.005, 0.05, 0.3)])
+def test_blob_statistics_equal_opencvs(make, arg):
+    mask = make(arg)
     labels, stats = _components(mask)
     n, want_labels, want_stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
     assert np.array_equal(labels, want_labels)
     assert np.array_equal(stats, want_stats[1:]) and len(stats) == n - 1
+
+
+def test_no_blobs_on_an_empty_mask():
+    assert find_blobs(np.zeros((5, 5), np.uint8))[1].shape == (0, 5)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 6), (7, 1), (2, 3), (300, 400), (301, 399)])

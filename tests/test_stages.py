@@ -192,22 +192,6 @@ def test_separators_join_a_number_and_are_written_into_it():
     assert [n.text for n in group_numbers(digits)[1]] == ["1", "250", "00"]
 
 
-def test_blob_statistics_match_opencv():
-    import cv2
-
-    from digitscan.segment import find_blobs
-
-    rng = np.random.default_rng(0)
-    for density in (0.005, 0.05, 0.3):
-        mask = (rng.random((90, 130)) < density).astype(np.uint8) * 255
-        mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        ours_labels, ours_stats = find_blobs(mask)
-        assert np.array_equal(ours_labels, labels)
-        assert np.array_equal(ours_stats, stats[1:])
-    assert find_blobs(np.zeros((5, 5), np.uint8))[1].shape == (0, 5)
-
-
 def test_a_shadow_over_most_of_the_page_does_not_make_it_a_board():
     page = blank_page(800, 600, tone=200)
     page[:, 250:] = 70  # a deep shadow over two thirds of the paper: the median is dark

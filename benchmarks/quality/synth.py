@@ -1088,6 +1088,15 @@ def expose(image: np.ndarray, rng: Rng) -> np.ndarray:
     return image * np.float32(gain)
 
 
+def bow(image: np.ndarray, sag: float) -> np.ndarray:
+    """The photo of a page that bows (a sheet lying curled, or held in the hand): every row bent
+    along a parabola whose middle lies `sag` pixels below its sides; upright lines stay upright."""
+    h, w = image.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    dy = sag * (1 - ((xs - w / 2) / (w / 2)) ** 2)
+    return cv2.remap(image, xs, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def camera(image: np.ndarray, rng: Rng, *, blur: float = 0.0, motion: float = 0.0, noise: float = 0.0,
            sharpen: float = 0.0) -> np.ndarray:
     """Optics, sensor and the phone's processing: Gaussian blur (sigma px), motion blur (length
