@@ -49,6 +49,63 @@ def test_validation_split_is_stratified_and_disjoint():
     assert not any(a.tobytes() in seen for a in xv)
 
 
+def _ink_extent(img: np.ndarray, lo: float, hi: float, widest_row: bool = False) -> int:
+    """Width of the ink (> 100) in a band of a digit's rows, from `lo` to `hi` of its height:
+    of the band as a whole, or of its widest row."""
+    ink = img > 100
+    rows = np.flatnonzero(ink.any(axis=1))
+    top, bottom = rows[0], rows[-1]
+    band = ink[int(top + lo * (bottom - top)) : int(top + hi * (bottom - top)) + 1]
+    spans = [np.ptp(np.flatnonzero(r)) + 1 for r in band if r.any()] if widest_row else []
+    return max(spans) if widest_row else int(np.ptp(np.flatnonzero(band.any(axis=0)))) + 1
+
+
+def test_continental_sevens_are_crossed_and_ones_flagged():
+    from training.data import load_split
+    from training.styles import continental
+
+    x, y = load_split(FIXTURES / "mnist_small", "train")
+    rng = np.random.default_rng(0)
+    sevens, ones = x[y == 7][:30], x[y == 1][:30]
+    crossed = [continental(d, 7, rng) for d in sevens]
+    flagged = [continental(d, 1, rng, "flag") for d in ones]
+    footed = [continental(d, 1, rng, "flag and foot") for d in ones]
+    for made in (crossed, flagged, footed):
+        assert all(d.shape == (28, 28) and d.dtype == np.uint8 for d in made)
+        # Still MNIST's form: fitted in 20x20 within 28x28.
+        assert all(max(np.ptp(np.nonzero(d > 0)[k]) + 1 for k in (0, 1)) <= 20 for d in made)
+
+    def gain(before, after, lo, hi, widest_row=False):
+        return np.median([_ink_extent(b, lo, hi, widest_row) - _ink_extent(a, lo, hi, widest_row)
+                          for a, b in zip(before, after)])
+
+    # A bar across the middle of the 7's stem: the widest row there is far wider.
+    assert gain(sevens, crossed, 0.4, 0.72, widest_row=True) >= 5
+    # A flag out to the left of the 1's top; a foot under it.
+    assert gain(ones, flagged, 0.0, 0.3) >= 2
+    assert gain(ones, footed, 0.9, 1.0) >= 5
+    # Other digits are written as they were.
+    three = x[y == 3][0]
+    assert continental(three, 3, rng) is three
+
+
+def test_training_writes_ones_and_sevens_the_continental_way_when_asked(tmp_path, monkeypatch):
+    from training import train
+
+    styled = []
+    real = train.continental
+    monkeypatch.setattr(train, "continental", lambda img, label, rng: styled.append(label) or real(img, label, rng))
+    for share in (0.0, 0.5):
+        out = tmp_path / str(share)
+        assert train.main(["--data", str(FIXTURES / "mnist_small"), "--out", str(out), "--epochs", "1",
+                           "--limit", "300", "--batch-size", "32", "--style-share", str(share), "--no-export"]) == 0
+        assert json.loads((out / "training.json").read_text())["stages"][-1]["style_share"] == share
+        if share == 0.0:
+            assert styled == []
+    # About half of the 1s and 7s among the 270 training digits (a 1 or a 7 in five).
+    assert set(styled) == {1, 7} and 10 <= len(styled) <= 50
+
+
 def test_not_a_digit_examples_are_mnist_form():
     from training.data import load_split
     from training.negatives import MAKERS, make_negatives

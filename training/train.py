@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 from training.augment import augment_batch  # noqa: E402
 from training.data import download, load_split, split_validation  # noqa: E402
 from training.negatives import make_negatives  # noqa: E402
+from training.styles import STYLES, continental  # noqa: E402
 
 NOT_A_DIGIT = 10
 
@@ -57,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--page-share", type=float, default=0.0,
                    help="of those, the share shown as the pipeline sees a digit written on a page "
                         "(large, binary, a fine pen's or a marker's stroke, then normalized)")
+    p.add_argument("--style-share", type=float, default=0.0,
+                   help="chance that a 1 or a 7 is written the continental way first (a flag on the 1, a "
+                        "bar through the 7: training.styles)")
     p.add_argument("--not-a-digit-weight", type=float, default=1.0,
                    help="loss weight of the not-a-digit examples (below 1: fewer digits rejected)")
     p.add_argument("--letter-share", type=float, default=0.0,
@@ -145,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             # Crops cut from pages are already what the classifier is shown there: not augmented.
             as_cut = idx >= self.made
             x = np.empty((len(idx), 28, 28, 1), np.float32)
-            x[~as_cut] = augment_batch(self.x[idx[~as_cut]], rng, args.photo_share, args.page_share)
+            made = self.x[idx[~as_cut]]
+            if args.style_share:
+                made = made.copy()
+                for k, label in enumerate(y[~as_cut]):
+                    if label in STYLES and rng.random() < args.style_share:
+                        made[k] = continental(made[k], int(label), rng)
+            x[~as_cut] = augment_batch(made, rng, args.photo_share, args.page_share)
             x[as_cut] = self.x[idx[as_cut]][..., None] / np.float32(255.0)
             return x, y, weights
 
@@ -233,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         "split_seed": split_seed,
         "batch_size": args.batch_size, "val_fraction": args.val_fraction, "lr": args.lr,
         "schedule": args.schedule,
-        "photo_share": args.photo_share, "page_share": args.page_share, "not_a_digit_weight": args.not_a_digit_weight,
+        "photo_share": args.photo_share, "page_share": args.page_share, "style_share": args.style_share,
+        "not_a_digit_weight": args.not_a_digit_weight,
         "letter_share": args.letter_share,
         "page_crops": [str(p) for p in args.page_crops], "page_crops_count": int(len(crops_y)),
         "init": str(args.init) if args.init else None,
