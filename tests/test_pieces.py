@@ -85,3 +85,37 @@ def test_a_broad_four_broken_into_its_arm_and_stem_reads_whole(scanner, nth, at)
     page[95 : 105 + h, cut : cut + 6] = 235
     write_number(page, "9", left + wide.shape[1] + 12, 100, height=80, nth=nth)
     assert scanner.scan(page).texts == ["949"]
+
+
+class _NarrowOnesWideFours:
+    """A fake classifier: a crop whose ink is narrow (at most 12 of the 28 columns) is a 1 read
+    at 0.96, any other a 4 read at 0.996."""
+
+    num_classes = 11
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        probs = np.zeros((len(batch), 11), np.float32)
+        cols = (batch[..., 0] > 0.2).any(axis=1)
+        width = np.array([np.ptp(np.flatnonzero(c)) + 1 if c.any() else 0 for c in cols])
+        probs[width <= 12, 1] = 0.96
+        probs[width > 12, 4] = 0.996
+        return probs
+
+
+def test_the_pieces_of_a_broken_one_join_before_one_joins_the_clear_four_beside_it():
+    # A 1 broken in two, the clear 4 beside it: its upper piece read with the 4 reads as surely a
+    # 4 as the 4 alone (the 4 gains nothing), with its lower piece as a 1 far surer than either.
+    from digitscan import Scanner
+    from digitscan.result import Box
+
+    mask = np.zeros((70, 90), np.uint8)
+    upper, lower, four = Box(10, 5, 6, 30), Box(8, 38, 6, 22), Box(30, 2, 40, 58)
+    for b in (upper, lower, four):
+        mask[b.y : b.y2, b.x : b.x2] = 255
+    probs = np.zeros((3, 11), np.float32)
+    probs[0, 1], probs[1, 1], probs[2, 4] = 0.85, 0.68, 0.996
+    scanner = Scanner(classifier=_NarrowOnesWideFours())
+    boxes, joined, marks = scanner._join_pieces(mask, [upper, lower, four], probs, [], 58)
+    read = sorted((b.x, int(p.argmax())) for b, p in zip(boxes, joined))
+    assert read == [(8, 1), (30, 4)]
+    assert upper.union(lower) in boxes and four in boxes

@@ -49,15 +49,23 @@ def test_validation_split_is_stratified_and_disjoint():
     assert not any(a.tobytes() in seen for a in xv)
 
 
-def _ink_extent(img: np.ndarray, lo: float, hi: float, widest_row: bool = False) -> int:
-    """Width of the ink (> 100) in a band of a digit's rows, from `lo` to `hi` of its height:
-    of the band as a whole, or of its widest row."""
+def _band(img: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """The ink (> 100) in a band of a digit's rows, from `lo` to `hi` of its height."""
     ink = img > 100
     rows = np.flatnonzero(ink.any(axis=1))
     top, bottom = rows[0], rows[-1]
-    band = ink[int(top + lo * (bottom - top)) : int(top + hi * (bottom - top)) + 1]
-    spans = [np.ptp(np.flatnonzero(r)) + 1 for r in band if r.any()] if widest_row else []
-    return max(spans) if widest_row else int(np.ptp(np.flatnonzero(band.any(axis=0)))) + 1
+    return ink[int(top + lo * (bottom - top)) : int(top + hi * (bottom - top)) + 1]
+
+
+def _widest_row(img: np.ndarray, lo: float, hi: float) -> int:
+    return max(int(np.ptp(np.flatnonzero(r))) + 1 for r in _band(img, lo, hi) if r.any())
+
+
+def _flag_reach(img: np.ndarray) -> int:
+    """How far left of the top of the digit its ink reaches in the top third of its rows."""
+    band = _band(img, 0.0, 0.33)
+    top = float(np.flatnonzero(band[0]).mean())
+    return int(round(top - np.flatnonzero(band.any(axis=0))[0]))
 
 
 def test_continental_sevens_are_crossed_and_ones_flagged():
@@ -71,39 +79,72 @@ def test_continental_sevens_are_crossed_and_ones_flagged():
     flagged = [continental(d, 1, rng, "flag") for d in ones]
     footed = [continental(d, 1, rng, "flag and foot") for d in ones]
     for made in (crossed, flagged, footed):
-        assert all(d.shape == (28, 28) and d.dtype == np.uint8 for d in made)
-        # Still MNIST's form: fitted in 20x20 within 28x28.
-        assert all(max(np.ptp(np.nonzero(d > 0)[k]) + 1 for k in (0, 1)) <= 20 for d in made)
+        for d in made:
+            assert d.shape == (28, 28) and d.dtype == np.uint8
+            # Still MNIST's form: fitted in 20x20 (its longer side 20), centred by its centre of
+            # mass in 28x28.
+            rows, cols = np.nonzero(d)
+            assert max(np.ptp(rows), np.ptp(cols)) + 1 == 20
+            mass = d.astype(np.float64)
+            centre = [(mass.sum(axis=1 - k) * np.arange(28)).sum() / mass.sum() for k in (0, 1)]
+            assert np.allclose(centre, 13.5, atol=0.6), centre
 
-    def gain(before, after, lo, hi, widest_row=False):
-        return np.median([_ink_extent(b, lo, hi, widest_row) - _ink_extent(a, lo, hi, widest_row)
-                          for a, b in zip(before, after)])
+    def median(f, made, plain):
+        return np.median([f(b) - f(a) for a, b in zip(plain, made)])
 
     # A bar across the middle of the 7's stem: the widest row there is far wider.
-    assert gain(sevens, crossed, 0.4, 0.72, widest_row=True) >= 5
-    # A flag out to the left of the 1's top; a foot under it.
-    assert gain(ones, flagged, 0.0, 0.3) >= 2
-    assert gain(ones, footed, 0.9, 1.0) >= 5
+    assert median(lambda d: _widest_row(d, 0.4, 0.72), crossed, sevens) >= 4
+    # A flag out to the left of the 1's top (a flag drawn to the right would not reach left).
+    plain_reach, flag_reach = np.array([_flag_reach(d) for d in ones]), np.array([_flag_reach(d) for d in flagged])
+    assert np.median(flag_reach) >= np.median(plain_reach) + 2 and np.mean(flag_reach > plain_reach) >= 0.75
+    # A foot under it: the bottom rows are far wider.
+    assert median(lambda d: _widest_row(d, 0.9, 1.0), footed, ones) >= 4
     # Other digits are written as they were.
     three = x[y == 3][0]
     assert continental(three, 3, rng) is three
 
 
 def test_training_writes_ones_and_sevens_the_continental_way_when_asked(tmp_path, monkeypatch):
+    """--style-share restyles that share of the training 1s and 7s, each with its own label, never
+    a crop cut from a page; at 0 the batches' random draws are those of a run without it."""
     from training import train
+    from training.data import load_split
+
+    x, y = load_split(FIXTURES / "mnist_small", "train")
+    label_of = {img.tobytes(): int(lab) for img, lab in zip(x, y)}
+    rng = np.random.default_rng(0)
+    crops = tmp_path / "crops.npz"
+    crop_images = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    np.savez_compressed(crops, images=crop_images, labels=np.array([1, 7] * 15, np.uint8))
+    cut = {img.tobytes() for img in crop_images}
 
     styled = []
     real = train.continental
-    monkeypatch.setattr(train, "continental", lambda img, label, rng: styled.append(label) or real(img, label, rng))
+    monkeypatch.setattr(train, "continental",
+                        lambda img, label, rng: styled.append((img.tobytes(), label)) or real(img, label, rng))
+    states = []
+    augment = train.augment_batch
+    monkeypatch.setattr(train, "augment_batch",
+                        lambda images, rng, *a: states.append(rng.bit_generator.state["state"]) or augment(images, rng, *a))
+    fresh = {np.random.default_rng([20261124, epoch, i]).bit_generator.state["state"]["state"]
+             for epoch in (0, 1) for i in range(20)}
     for share in (0.0, 0.5):
         out = tmp_path / str(share)
+        states.clear()
         assert train.main(["--data", str(FIXTURES / "mnist_small"), "--out", str(out), "--epochs", "1",
-                           "--limit", "300", "--batch-size", "32", "--style-share", str(share), "--no-export"]) == 0
+                           "--limit", "300", "--batch-size", "32", "--style-share", str(share),
+                           "--page-crops", str(crops), "--no-export"]) == 0
         assert json.loads((out / "training.json").read_text())["stages"][-1]["style_share"] == share
+        drawn = [s["state"] not in fresh for s in states]
         if share == 0.0:
-            assert styled == []
-    # About half of the 1s and 7s among the 270 training digits (a 1 or a 7 in five).
-    assert set(styled) == {1, 7} and 10 <= len(styled) <= 50
+            assert styled == [] and states and not any(drawn)
+        else:
+            assert sum(drawn) >= len(drawn) // 2
+    # About half of the 1s and 7s among the 270 training digits (a 1 or a 7 in five), each with
+    # its own label, and none of the crops cut from pages.
+    assert {label for _, label in styled} == {1, 7} and 10 <= len(styled) <= 50
+    assert all(label_of[img] == label for img, label in styled)
+    assert not any(img in cut for img, _ in styled)
 
 
 def test_not_a_digit_examples_are_mnist_form():

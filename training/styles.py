@@ -3,13 +3,14 @@
 MNIST's writers were American: a 1 is mostly a bare stroke and a 7 has no bar. Across much of
 Europe and Latin America a 1 starts with a long flag (a stroke up from the left, often with a
 foot under it) and a 7 is crossed through its stem, to tell the two apart. A model that never
-saw them reads a flagged 1 as a 7 and a crossed 7 as a 4. `continental` draws these strokes
+saw them often reads a flagged 1 as a 7 and a crossed 7 as a 4. `continental` draws these strokes
 onto MNIST digits, for training (`training.train --style-share`) and for measuring
 (`benchmarks/styles.py`, on held-out digits).
 
-The stroke is drawn on the digit enlarged 4x, with the width of its own strokes, and the result
-is normalized again (`to_mnist`): a bar or flag that reaches out of the 20x20 box is fitted in
-it, as MNIST's digits were.
+The stroke is drawn at 4x, with the width of the digit's own strokes, brought down to the
+digit's size and laid over it (the digit's own pixels are left as they are), and the result is
+normalized again (`to_mnist`): a bar or flag that reaches out of the 20x20 box is fitted in it,
+as MNIST's digits were.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 from digitscan.normalize import stroke_width, to_mnist
 
 SCALE = 4
-# Ink darker than this (of 255) in the enlarged digit counts as stroke when finding its ends.
+PAD = 8  # pixels of room around the 28x28 digit for a stroke that reaches out of it
+# Pixels above this (of 255) in the enlarged digit count as its stroke, when finding its ends.
 _INK = 110
 STYLES = {7: ("crossed",), 1: ("flag", "flag and foot")}
 
@@ -28,7 +30,8 @@ STYLES = {7: ("crossed",), 1: ("flag", "flag and foot")}
 def continental(img: np.ndarray, label: int, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
     """A uint8 28x28 MNIST digit (ink white on black) written the continental way: a 7 crossed,
     a 1 with a flag (and, by chance or by `style`, a foot); other digits, and a digit with too
-    little ink to find its stroke, come back as they are.
+    little ink to find its stroke, come back as they are (in training they still count in the
+    share asked for).
 
     >>> seven = np.zeros((28, 28), np.uint8); seven[6, 8:20] = 255
     >>> for i in range(14): seven[7 + i, 19 - i // 2] = 255
@@ -38,8 +41,13 @@ def continental(img: np.ndarray, label: int, rng: np.random.Generator, style: st
     """
     if label not in STYLES:
         return img
+    if img.dtype != np.uint8 or img.shape != (28, 28):
+        raise ValueError(f"continental expects a uint8 28x28 digit, got {img.dtype} {img.shape}")
     style = style or (STYLES[label][0] if label == 7 else ("flag" if rng.random() < 0.6 else "flag and foot"))
-    big = cv2.resize(img, (28 * SCALE, 28 * SCALE), interpolation=cv2.INTER_CUBIC)
+    # The digit on a canvas wide enough for any stroke, enlarged only to find where the stroke
+    # goes and to draw it smoothly: the digit's own pixels are left exactly as they are.
+    canvas = cv2.copyMakeBorder(img, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=0)
+    big = cv2.resize(canvas, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_CUBIC)
     ink = big > _INK
     ys, xs = np.nonzero(ink)
     if len(ys) < 4 * SCALE * SCALE:
@@ -47,6 +55,7 @@ def continental(img: np.ndarray, label: int, rng: np.random.Generator, style: st
     width = max(2, int(round(stroke_width(ink.astype(np.uint8) * 255))))
     top, bottom = int(ys.min()), int(ys.max())
     height = bottom - top
+    layer = np.zeros_like(big)
     if style == "crossed":
         # Across the stem, a little below half the digit's height, about half a digit wide.
         y = int(top + rng.uniform(0.45, 0.62) * height)
@@ -55,17 +64,18 @@ def continental(img: np.ndarray, label: int, rng: np.random.Generator, style: st
             return img
         centre, half = float(row.mean()), rng.uniform(0.17, 0.3) * height
         lean = rng.uniform(-0.1, 0.1) * half
-        _stroke(big, (centre - half, y + lean), (centre + half, y - lean), width)
+        _stroke(layer, (centre - half, y + lean), (centre + half, y - lean), width)
     else:
         # From the top of the stem down to the left: shorter and steeper than a 7's bar.
         x = float(xs[ys == top].mean())
         length, angle = rng.uniform(0.2, 0.4) * height, np.deg2rad(rng.uniform(30, 60))
-        _stroke(big, (x, top), (x - length * np.cos(angle), top + length * np.sin(angle)), width)
+        _stroke(layer, (x, top), (x - length * np.cos(angle), top + length * np.sin(angle)), width)
         if style == "flag and foot":
             x = float(xs[ys == bottom].mean())
             half = rng.uniform(0.15, 0.3) * height
-            _stroke(big, (x - half, bottom), (x + half, bottom), width)
-    return np.round(to_mnist(big, adjust_stroke=False) * 255).astype(np.uint8)
+            _stroke(layer, (x - half, bottom), (x + half, bottom), width)
+    stroke = cv2.resize(layer, canvas.shape[::-1], interpolation=cv2.INTER_AREA)
+    return np.round(to_mnist(np.maximum(canvas, stroke), adjust_stroke=False) * 255).astype(np.uint8)
 
 
 def _stroke(img: np.ndarray, a: tuple[float, float], b: tuple[float, float], width: int) -> None:
