@@ -251,9 +251,13 @@ class Scanner:
         merged_boxes, merged_probs = [], []
         # The join that reads surest over the surer of its pieces goes first: two pieces of a
         # broken 1 one above the other join before one of them joins the clear 4 beside it, whose
-        # reading gains nothing from it.
-        gain = joined.max(axis=1) - np.array([max(conf[i], conf[j]) for i, j, _, _ in pairs])
-        for k in np.argsort(-gain, kind="stable"):
+        # reading gains nothing from it. A mark's join comes after every join of two blobs (a
+        # mark reads as nothing alone, so any join gains much over it), and among joins that gain
+        # alike, the one that reads surer first.
+        sure = joined.max(axis=1)
+        gain = sure - np.array([max(conf[i], conf[j]) for i, j, _, _ in pairs])
+        with_mark = np.array([max(i, j) >= n_boxes for i, j, _, _ in pairs])
+        for k in np.lexsort((-sure, -gain, with_mark)):
             i, j, u, stacked = pairs[k]
             label, c = int(joined[k].argmax()), float(joined[k].max())
             # Two pieces that are no digit alone lose nothing joined: a fair reading will do (not

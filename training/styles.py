@@ -8,9 +8,9 @@ onto MNIST digits, for training (`training.train --style-share`) and for measuri
 (`benchmarks/styles.py`, on held-out digits).
 
 The stroke is drawn at 4x, with the width of the digit's own strokes, brought down to the
-digit's size and laid over it (the digit's own pixels are left as they are), and the result is
-normalized again (`to_mnist`): a bar or flag that reaches out of the 20x20 box is fitted in it,
-as MNIST's digits were.
+digit's size and laid over it, and the result is normalized again (`to_mnist`): a bar or flag
+that reaches out of the 20x20 box is fitted in it, as MNIST's digits were. A flag and a foot
+keep within the digit's rows, so that a 1 is not fitted smaller for them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ SCALE = 4
 PAD = 8  # pixels of room around the 28x28 digit for a stroke that reaches out of it
 # Pixels above this (of 255) in the enlarged digit count as its stroke, when finding its ends.
 _INK = 110
+_FRINGE = 64  # the stroke's pixels fainter than this, once brought down to 1x, are dropped
 STYLES = {7: ("crossed",), 1: ("flag", "flag and foot")}
 
 
@@ -45,7 +46,8 @@ def continental(img: np.ndarray, label: int, rng: np.random.Generator, style: st
         raise ValueError(f"continental expects a uint8 28x28 digit, got {img.dtype} {img.shape}")
     style = style or (STYLES[label][0] if label == 7 else ("flag" if rng.random() < 0.6 else "flag and foot"))
     # The digit on a canvas wide enough for any stroke, enlarged only to find where the stroke
-    # goes and to draw it smoothly: the digit's own pixels are left exactly as they are.
+    # goes and to draw it smoothly: the digit's own pixels are left as they are (until the
+    # whole is fitted again, where a stroke reaches out of the digit's box).
     canvas = cv2.copyMakeBorder(img, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, value=0)
     big = cv2.resize(canvas, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_CUBIC)
     ink = big > _INK
@@ -66,15 +68,19 @@ def continental(img: np.ndarray, label: int, rng: np.random.Generator, style: st
         lean = rng.uniform(-0.1, 0.1) * half
         _stroke(layer, (centre - half, y + lean), (centre + half, y - lean), width)
     else:
-        # From the top of the stem down to the left: shorter and steeper than a 7's bar.
+        # From the top of the stem down to the left: shorter and steeper than a 7's bar. The
+        # strokes keep within the digit's rows (their round ends too), so that the digit is
+        # fitted at the same size as before.
         x = float(xs[ys == top].mean())
+        start = top + width / 2
         length, angle = rng.uniform(0.2, 0.4) * height, np.deg2rad(rng.uniform(30, 60))
-        _stroke(layer, (x, top), (x - length * np.cos(angle), top + length * np.sin(angle)), width)
+        _stroke(layer, (x, start), (x - length * np.cos(angle), start + length * np.sin(angle)), width)
         if style == "flag and foot":
             x = float(xs[ys == bottom].mean())
             half = rng.uniform(0.15, 0.3) * height
-            _stroke(layer, (x - half, bottom), (x + half, bottom), width)
+            _stroke(layer, (x - half, bottom - width / 2), (x + half, bottom - width / 2), width)
     stroke = cv2.resize(layer, canvas.shape[::-1], interpolation=cv2.INTER_AREA)
+    stroke[stroke < _FRINGE] = 0  # the faint fringe of the shrunk stroke would widen the digit's box
     return np.round(to_mnist(np.maximum(canvas, stroke), adjust_stroke=False) * 255).astype(np.uint8)
 
 
