@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             rng = np.random.default_rng([args.seed, label])
             probs = classifier.predict(crops[..., None].astype(np.float32) / 255)
             answers = np.bincount(probs.argmax(axis=1), minlength=11)
-            wrong = ", ".join(f"{'not a digit' if k == 10 else k}: {n}" for k, n in enumerate(answers)
-                              if n and k != label)
+            wrong = ", ".join(f"{'not a digit' if answer == 10 else answer}: {n}"
+                              for answer, n in enumerate(answers) if n and answer != label)
             # On a page: the styled digit third of five in a number, among other validation
             # digits; counted right when the number is read as five digits with it right.
             right = 0

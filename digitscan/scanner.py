@@ -259,7 +259,7 @@ class Scanner:
         with_mark = np.array([max(i, j) >= n_boxes for i, j, _, _ in pairs])
         for k in np.lexsort((-sure, -gain, with_mark)):
             i, j, u, stacked = pairs[k]
-            label, c = int(joined[k].argmax()), float(joined[k].max())
+            label, c = int(joined[k].argmax()), float(sure[k])
             # Two pieces that are no digit alone lose nothing joined: a fair reading will do (not
             # for a mark: a dot beside a blob is no piece of it).
             least = 0.5 if max(conf[i], conf[j]) == 0 and max(i, j) < n_boxes else 0.9

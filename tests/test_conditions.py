@@ -21,7 +21,7 @@ import pytest
 from benchmarks.quality import synth
 from benchmarks.quality.score import iou
 from benchmarks.quality.synth import Hand, Page, Style, render_page
-from digitscan.normalize import to_mnist
+from digitscan.normalize import crops_to_mnist
 from tests.images import FIXTURES, blank_page, digits, write_number
 from tests.test_segment_lines import comb, place
 
@@ -39,7 +39,7 @@ def bank(scanner) -> synth.DigitBank:
     committed = synth.DigitBank.committed()
     bank = committed.subset(np.isin(committed.ids, pinned))
     assert len(bank) == len(pinned)
-    probs = scanner.classifier.predict(np.stack([to_mnist(im) for im in bank.images])[..., None])
+    probs = scanner.classifier.predict(crops_to_mnist(list(bank.images)))
     wrong = bank.ids[probs.argmax(axis=1) != bank.labels]
     assert not len(wrong), f"the model misreads these digits of the condition tests alone: {wrong.tolist()}"
     return bank

@@ -89,52 +89,25 @@ def test_a_broad_four_broken_into_its_arm_and_stem_reads_whole(scanner, nth, at)
 
 class _NarrowOnesWideFours:
     """A fake classifier: a crop whose ink is narrow (at most 12 of the 28 columns) is a 1 read
-    at 0.96, any other a 4 read at 0.996."""
+    at `one`, any other a 4 read at `four`."""
 
     num_classes = 11
+
+    def __init__(self, one: float = 0.96, four: float = 0.996):
+        self.one, self.four = one, four
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         probs = np.zeros((len(batch), 11), np.float32)
         cols = (batch[..., 0] > 0.2).any(axis=1)
         width = np.array([np.ptp(np.flatnonzero(c)) + 1 if c.any() else 0 for c in cols])
-        probs[width <= 12, 1] = 0.96
-        probs[width > 12, 4] = 0.996
-        return probs
-
-
-def test_the_pieces_of_a_broken_one_join_before_one_joins_the_clear_four_beside_it():
-    # A 1 broken in two, the clear 4 beside it: its upper piece read with the 4 reads as surely a
-    # 4 as the 4 alone (the 4 gains nothing), with its lower piece as a 1 far surer than either.
-    from digitscan import Scanner
-    from digitscan.result import Box
-
-    mask = np.zeros((70, 90), np.uint8)
-    upper, lower, four = Box(10, 5, 6, 30), Box(8, 38, 6, 22), Box(30, 2, 40, 58)
-    for b in (upper, lower, four):
-        mask[b.y : b.y2, b.x : b.x2] = 255
-    probs = np.zeros((3, 11), np.float32)
-    probs[0, 1], probs[1, 1], probs[2, 4] = 0.85, 0.68, 0.996
-    scanner = Scanner(classifier=_NarrowOnesWideFours())
-    boxes, joined, marks = scanner._join_pieces(mask, [upper, lower, four], probs, [], 58)
-    read = sorted((b.x, int(p.argmax())) for b, p in zip(boxes, joined))
-    assert read == [(8, 1), (30, 4)]
-    assert upper.union(lower) in boxes and four in boxes
-
-
-class _NarrowOnesWideFoursAt(_NarrowOnesWideFours):
-    """As `_NarrowOnesWideFours`, at other confidences."""
-
-    def __init__(self, one: float, four: float):
-        self.one, self.four = one, four
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        probs = super().predict(batch)
-        probs[probs[:, 1] > 0, 1] = self.one
-        probs[probs[:, 4] > 0, 4] = self.four
+        probs[width <= 12, 1] = self.one
+        probs[width > 12, 4] = self.four
         return probs
 
 
 def _join(classifier, boxes, readings, marks=()):
+    """The scanner's joins of `boxes` (each read as its (label, confidence) in `readings`) and
+    `marks`, drawn as filled boxes 58 pixels high: the (box, label) of each blob after, by x."""
     from digitscan import Scanner
 
     mask = np.zeros((70, 90), np.uint8)
@@ -144,7 +117,17 @@ def _join(classifier, boxes, readings, marks=()):
     for k, (label, conf) in enumerate(readings):
         probs[k, label] = conf
     out, joined, _ = Scanner(classifier=classifier)._join_pieces(mask, list(boxes), probs, list(marks), 58)
-    return sorted((b.x, int(p.argmax())) for b, p in zip(out, joined))
+    return sorted(((b, int(p.argmax())) for b, p in zip(out, joined)), key=lambda r: r[0].x)
+
+
+def test_the_pieces_of_a_broken_one_join_before_one_joins_the_clear_four_beside_it():
+    # A 1 broken in two, the clear 4 beside it: its upper piece read with the 4 reads as surely a
+    # 4 as the 4 alone (the 4 gains nothing), with its lower piece as a 1 far surer than either.
+    from digitscan.result import Box
+
+    upper, lower, four = Box(10, 5, 6, 30), Box(8, 38, 6, 22), Box(30, 2, 40, 58)
+    read = _join(_NarrowOnesWideFours(), [upper, lower, four], [(1, 0.85), (1, 0.68), (4, 0.996)])
+    assert read == [(upper.union(lower), 1), (four, 4)]
 
 
 def test_a_piece_joins_the_clear_digit_it_belongs_to_before_a_mark_beside_it():
@@ -154,7 +137,7 @@ def test_a_piece_joins_the_clear_digit_it_belongs_to_before_a_mark_beside_it():
     from digitscan.result import Box
 
     piece, rest, speck = Box(30, 10, 6, 40), Box(37, 2, 30, 56), Box(22, 20, 5, 14)
-    read = _join(_NarrowOnesWideFoursAt(0.92, 0.99), [piece, rest], [(1, 0.6), (4, 0.97)], marks=[speck])
+    read = _join(_NarrowOnesWideFours(0.92, 0.99), [piece, rest], [(1, 0.6), (4, 0.97)], marks=[speck])
     assert [label for _, label in read] == [4]  # one 4 (the speck may join it after)
 
 
@@ -163,5 +146,6 @@ def test_a_piece_joins_the_clear_digit_it_belongs_to_before_a_crumb_beside_it():
     from digitscan.result import Box
 
     piece, rest, crumb = Box(30, 10, 6, 40), Box(37, 2, 30, 56), Box(22, 20, 5, 14)
-    read = _join(_NarrowOnesWideFoursAt(0.92, 0.99), [crumb, piece, rest], [(10, 1.0), (1, 0.6), (4, 0.97)])
-    assert (30, 4) in read  # the piece and the rest of the 4 joined (the crumb left as no digit)
+    read = _join(_NarrowOnesWideFours(0.92, 0.99), [crumb, piece, rest], [(10, 1.0), (1, 0.6), (4, 0.97)])
+    # The piece and the rest of the 4 joined (the crumb left as no digit).
+    assert any(b.x == piece.x and label == 4 for b, label in read)

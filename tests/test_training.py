@@ -135,8 +135,9 @@ def test_training_writes_ones_and_sevens_the_continental_way_when_asked(tmp_path
     augment = train.augment_batch
     monkeypatch.setattr(train, "augment_batch",
                         lambda images, rng, *a: states.append(rng.bit_generator.state["state"]) or augment(images, rng, *a))
-    fresh = {np.random.default_rng([20261124, epoch, i]).bit_generator.state["state"]["state"]
-             for epoch in (0, 1) for i in range(20)}
+    seed = train.parse_args([]).seed  # the batches' generators: default_rng([seed, epoch, batch])
+    fresh = {np.random.default_rng([seed, epoch, i]).bit_generator.state["state"]["state"]
+             for epoch in (0, 1) for i in range(100)}
     for share in (0.0, 0.5):
         out = tmp_path / str(share)
         states.clear()

@@ -149,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             # Crops cut from pages are already what the classifier is shown there: not augmented.
             as_cut = idx >= self.made
             x = np.empty((len(idx), 28, 28, 1), np.float32)
-            made = self.x[idx[~as_cut]]
+            made = self.x[idx[~as_cut]]  # a copy (indexed by an array): restyled in place
             if args.style_share:
-                made = made.copy()
                 for k, label in enumerate(y[~as_cut]):
                     if label in STYLES and rng.random() < args.style_share:
                         made[k] = continental(made[k], int(label), rng)
